@@ -1,0 +1,31 @@
+"""``datagen``: build illumination-robust face-SR datasets (faces, RaIN, synth, shards).
+
+Each area keeps its commands in its own module; they are registered here,
+explicitly, so ``datagen --help`` lists everything the package can do.
+"""
+
+from __future__ import annotations
+
+import click
+
+from datagen import __version__
+from datagen.cli.base import UserErrorGroup, setup_logging
+
+
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datagen")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def main(verbose: bool) -> None:
+    """Build training pairs for face hallucination from shaded thumbnails.
+
+    \b
+    Typical flow:
+      datagen faces --source synthetic --n 64 --out faces.png   look at the faces
+      datagen train-rain --phase finetune ... --out rain.pt     stage 1: relighting model
+      datagen synth --n 100000 --rain rain.pt --out shards/     stage 2: sharded pairs
+      datagen inspect shards/ ; datagen preview shards/         check what was made
+    """
+    setup_logging(verbose)
+
+
+# Command registrations (one line per area module).
