@@ -8,6 +8,7 @@ nanoGPT's configurator, so a typo in ``params.yaml`` fails before any work.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import types
 import typing
 from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -106,3 +107,22 @@ def to_dict(config: Any) -> dict[str, Any]:
             return {k: plain(x) for k, x in v.items()}
         return v
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def load_params_section(path: str | Path, section: str) -> dict[str, Any]:
+    """Read one top-level section of a DVC ``params.yaml`` (e.g. ``synth``) as a dict.
+
+    Missing file, malformed YAML or a missing section raise ``UserInputError``.
+    """
+    import yaml  # local: only stage scripts and CLIs that take params files need it
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserInputError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    if section not in data or not isinstance(data[section], Mapping):
+        raise UserInputError(f"{path}: no '{section}:' section (found: {', '.join(data) or 'none'})")
+    return dict(data[section])
