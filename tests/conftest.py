@@ -20,3 +20,49 @@ def device(request: pytest.FixtureRequest) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         pytest.skip("CUDA not available")
     return torch.device(name)
+
+
+def write_tiny_pair_shards(folder, *, counts=None, shard_size: int = 4, seed: int = 0,
+                           hr: int = 128):
+    """Write a small but real schema-v1 shard directory (used by shard and CPGAN tests).
+
+    UI-HR faces are smooth random colour fields; NI-HR multiplies them by a side-light
+    ramp; NI-LR is NI-HR area-downsampled to 16×16; landmarks are random points.
+    """
+    import cv2
+    import numpy as np
+
+    from datagen.shards import ManifestWriter, PairSample, write_shard
+
+    counts = counts or {"train": 8, "test": 4}
+    rng = np.random.default_rng(seed)
+    writer = ManifestWriter(folder, {"config": {"fixture": "tiny", "seed": seed}})
+    for split, n in counts.items():
+        samples = []
+        for i in range(n):
+            base = rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)
+            uihr = cv2.resize(base, (hr, hr), interpolation=cv2.INTER_CUBIC)
+            ramp = np.linspace(0.2, 1.0, hr, dtype=np.float32)[None, :, None]
+            nihr = (uihr * ramp).astype(np.uint8)
+            nilr = cv2.resize(nihr, (16, 16), interpolation=cv2.INTER_AREA)
+            guide = cv2.resize(rng.integers(0, 256, (4, 4, 3)).astype(np.uint8), (hr, hr))
+            lm = rng.uniform(20, hr - 20, (68, 2)).round(3)
+            samples.append(PairSample(split, i, nilr, nihr, uihr, guide, {
+                "identity": f"id{i}", "guide_identity": f"id{i + 1}", "source": "fixture",
+                "landmarks_uihr": lm.tolist(), "landmarks_nilr": (lm / 8).tolist(),
+                "affine": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "style_seed": i}))
+        for k in range(0, n, shard_size):
+            writer.add(write_shard(folder, split, k // shard_size, samples[k:k + shard_size]))
+    return folder
+
+
+@pytest.fixture
+def tiny_shards(tmp_path):
+    """A shard directory with 8 train and 4 test samples in shards of 4."""
+    return write_tiny_pair_shards(tmp_path / "shards")
+
+
+@pytest.fixture
+def make_shards():
+    """The ``write_tiny_pair_shards`` factory, for tests that need several directories."""
+    return write_tiny_pair_shards
