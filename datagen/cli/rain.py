@@ -1,0 +1,86 @@
+"""``datagen train-rain`` and ``datagen stylize``: train the relighting model and look at it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from datagen.config import from_mapping
+from datagen.imageio import write_image
+
+
+@click.command("train-rain")
+@click.option("--phase", type=click.Choice(["pretrain", "finetune"]), default="finetune",
+              show_default=True, help="pretrain on photos/styles, or fine-tune on faces (UI → NI).")
+@click.option("--content", default=None, metavar="SOURCE",
+              help="synthetic | lighting-fields | NAME[:ROOT] (default: the phase's embedded data).")
+@click.option("--style", default=None, metavar="SOURCE", help="as --content.")
+@click.option("--steps", type=int, default=1000, show_default=True, help="total training steps.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--image-size", type=int, default=64, show_default=True,
+              help="training resolution (multiple of 8).")
+@click.option("--width", type=float, default=0.25, show_default=True,
+              help="VGG/decoder width multiplier (1 = real VGG-19; weights files need 1).")
+@click.option("--latent-dim", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="checkpoint to write, e.g. rain.pt.")
+@click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="start from this checkpoint's weights (e.g. the pretrain one).")
+@click.option("--resume", is_flag=True, help="continue --out from its last checkpoint.")
+@click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="torchvision vgg19 or AdaIN vgg_normalised state dict.")
+@click.option("--checkpoint-every", type=int, default=500, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+def train_rain_cmd(phase: str, content: str | None, style: str | None, steps: int,
+                   batch_size: int, image_size: int, width: float, latent_dim: int, lr: float,
+                   seed: int, out: Path, init: Path | None, resume: bool, vgg_weights: Path | None,
+                   checkpoint_every: int, device: str) -> None:
+    """Train RaIN (stage 1) and write a checkpoint."""
+    from datagen.rain import RainConfig, train_rain
+    from datagen.rain.data import open_stream
+
+    config = from_mapping(RainConfig, {"width": width, "latent_dim": latent_dim, "lr": lr,
+                                       "image_size": image_size, "seed": seed}, where="train-rain")
+    streams = {role: open_stream(spec, role=role, phase=phase, size=image_size, seed=seed)
+               for role, spec in (("content", content), ("style", style))}
+    train_rain(config, streams["content"], streams["style"], steps=steps, batch_size=batch_size,
+               out=out, init=init, resume=resume, checkpoint_every=checkpoint_every,
+               device=device, vgg_weights=vgg_weights, phase=phase)  # type: ignore[arg-type]
+    click.echo(f"wrote {out}")
+
+
+@click.command("stylize")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--source", default="synthetic", show_default=True, metavar="SOURCE",
+              help="synthetic (uniformly lit) or NAME[:ROOT].")
+@click.option("--n", type=int, default=8, show_default=True, help="content faces (rows).")
+@click.option("--samples", type=int, default=6, show_default=True, help="relightings per face.")
+@click.option("--size", type=int, default=None, help="face size (default: the model's).")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def stylize_cmd(checkpoint: Path, source: str, n: int, samples: int, size: int | None,
+                split: str, seed: int, device: str, out: Path) -> None:
+    """Draw each content face (first column) under several random illuminations."""
+    from datagen.rain import load_rain
+    from datagen.rain.data import synthetic_faces
+    from datagen.rain.preview import preview_faces, stylize_grid
+    from datagen.sources import open_source
+
+    model = load_rain(checkpoint, map_location=device)
+    size = size or model.config.image_size
+    if source == "synthetic":
+        faces_source = synthetic_faces(size=size, lighting="uniform", seed=seed)
+    else:
+        name, _, root = source.partition(":")
+        faces_source = open_source(name, **({"root": root} if root else {}))
+    faces = preview_faces(faces_source, n=n, size=size, split=split)  # type: ignore[arg-type]
+    grid = stylize_grid(model, faces, samples=samples, generator=torch.Generator().manual_seed(seed))
+    write_image(out, grid)
+    click.echo(f"wrote {out}")

@@ -1,0 +1,297 @@
+"""Frozen perceptual networks (VGG-19 to relu4_1, ResNet-50 to the average pool) and AdaIN math.
+
+RaIN's encoder and CPGAN's L_ic use VGG-19 relu1_1…relu4_1; CPGAN's L_id uses
+ResNet-50 average-pool features. Weights come from an explicit file, else the
+torch hub checkpoint cache, else a seeded random init announced by ONE warning
+per process. Nothing is ever downloaded. What was used is kept as the string
+attribute ``weights_state`` so checkpoints, manifests and metrics can record it.
+
+Both networks take a ``width`` multiplier: 1.0 is the real architecture (and the
+only width a weights file fits); tests and the embedded default use ~0.125–0.25.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from datagen.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+Arch = Literal["vgg19", "resnet50"]
+HUB_FILES: dict[str, tuple[str, ...]] = {
+    "vgg19": ("vgg19-dcbb9e9d.pth",),
+    "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_warned: set[str] = set()  # arches already announced as random-init in this process
+
+
+# --------------------------------------------------------------------------- pure functions
+
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors to float32 (statistics under autocast); float32/64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def channel_mean_std(feat: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel spatial mean and std of ``feat`` (B, C, H, W): each (B, C, 1, 1).
+
+    As pytorch-AdaIN's ``calc_mean_std`` but with the population variance (so a
+    1×1 map is defined) computed in at least float32 (stable under autocast);
+    ``eps`` is added to the variance before the square root.
+    """
+    if feat.dim() != 4:
+        raise ValueError(f"channel_mean_std wants (B, C, H, W), got {tuple(feat.shape)}")
+    flat = upcast(feat).flatten(2)  # (B, C, HW)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, correction=0) + eps).sqrt()
+    return mean[:, :, None, None], std[:, :, None, None]
+
+
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
+    """Adaptive instance normalisation: give ``content`` (B, C, H, W) the channel statistics
+    ``style_mean`` / ``style_std`` (B, C, 1, 1), as pytorch-AdaIN's ``function.py``."""
+    mean, std = channel_mean_std(content)
+    normalised = (upcast(content) - mean) / std
+    return (normalised * style_std + style_mean).to(content.dtype)
+
+
+# --------------------------------------------------------------------------- weight lookup
+
+def resolve_pretrained(arch: Arch, path: str | Path | None, *,
+                       seed: int = 0) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Find weights for ``arch``: explicit ``path`` → torch hub cache → none (random init).
+
+    Returns ``(state_dict, state)`` with state ``"file:<path>"``, ``"hub-cache:<path>"``
+    or ``"random-init(seed=<seed>)"`` (state_dict None). A missing or unreadable
+    ``path`` raises ``UserInputError``; the random-init case logs one warning per
+    process and arch. Never downloads.
+    """
+    if arch not in HUB_FILES:
+        raise UserInputError(f"unknown pretrained network {arch!r}; choose one of "
+                             f"{', '.join(HUB_FILES)}")
+    if path is not None:
+        return _load_state_dict(Path(path), arch), f"file:{Path(path)}"
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    for name in HUB_FILES[arch]:
+        if (cache / name).is_file():
+            return _load_state_dict(cache / name, arch), f"hub-cache:{cache / name}"
+    if arch not in _warned:
+        _warned.add(arch)
+        log.warning(
+            "NO PRETRAINED %s WEIGHTS: none given and none in %s; using a seeded RANDOM "
+            "init (seed=%d). Perceptual losses and features are then only a rough proxy. "
+            "Pass a weights file (torchvision %s state dict) to fix this.",
+            arch, cache, seed, arch)
+    return None, f"random-init(seed={seed})"
+
+
+def _load_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such {arch} weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise UserInputError(f"{path}: not a readable torch {arch} state dict "
+                             f"({err.__class__.__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserInputError(f"{path}: expected a {arch} state dict of tensors")
+    return state
+
+
+def _freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.eval()
+
+
+def _random_init(module: nn.Module, seed: int) -> None:
+    """Kaiming-normal convs/linears, zero biases, from a private generator (reproducible)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            with torch.no_grad():
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                if m.bias is not None:
+                    m.bias.zero_()
+
+
+# --------------------------------------------------------------------------- VGG-19
+
+VGG_CHANNELS = (64, 128, 256, 512)
+# The nine 3×3 convs up to relu4_1 as (in stage, out stage); a pool precedes convs 2, 4 and 8.
+_VGG_CONVS = ((-1, 0), (0, 0), (0, 1), (1, 1), (1, 2), (2, 2), (2, 2), (2, 2), (2, 3))
+_POOL_BEFORE = {2, 4, 8}
+_TAP_AFTER = {0: "relu1_1", 2: "relu2_1", 4: "relu3_1", 8: "relu4_1"}
+# Index of each of the nine convs in the two known Sequential layouts.
+_TORCHVISION_IDX = (0, 2, 5, 7, 10, 12, 14, 16, 19)
+_ADAIN_IDX = (2, 5, 9, 12, 16, 19, 22, 25, 29)
+VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG-19 trunk to relu4_1.
+
+    forward(x): x (B, 3, H, W) in [0, 1] → list of the relu1_1, relu2_1, relu3_1,
+    relu4_1 features, (B, c·width, H/2^k, W/2^k) with c = 64, 128, 256, 512.
+
+    ``weights``: a torchvision ``vgg19`` state dict (keys ``features.N.*``) or
+    pytorch-AdaIN's ``vgg_normalised.pth`` (a Sequential whose first layer is a 1×1
+    conv 3→3 doing the caffe pre-processing). Both map onto the same nine convs;
+    the input transform (an affine per-channel 1×1 map, a buffer) is ImageNet
+    normalisation for torchvision weights and random init, or the loaded 1×1
+    conv for the AdaIN layout, and padding follows the layout (zeros for
+    torchvision, reflection for AdaIN and random init). ``resolve=False`` skips
+    the lookup (for loading a checkpoint that already holds the weights).
+    """
+
+    def __init__(self, *, width: float = 1.0, weights: str | Path | None = None,
+                 seed: int = 0, resolve: bool = True) -> None:
+        super().__init__()
+        if not 0 < width <= 1:
+            raise UserInputError(f"VGG width must be in (0, 1], got {width}")
+        if weights is not None and width != 1.0:
+            raise UserInputError(f"VGG weights file {weights} fits width 1.0 only, got width "
+                                 f"{width}; drop the weights or use width 1")
+        self.width = float(width)
+        chans = [max(4, round(c * width)) for c in VGG_CHANNELS]
+        self.channels = tuple(chans)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(3 if a < 0 else chans[a], chans[b], 3) for a, b in _VGG_CONVS)
+        self.register_buffer("in_weight", torch.diag(1.0 / torch.tensor(IMAGENET_STD))[:, :, None, None])
+        self.register_buffer("in_bias", -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD))
+        self.pad_mode = "reflect"
+        self.weights_state = "unset"
+        if resolve:
+            state, where = resolve_pretrained("vgg19", weights, seed=seed)
+            if state is None:
+                _random_init(self.convs, seed)
+                self.weights_state = where
+            elif width != 1.0:  # a hub-cache file exists but a tiny net was asked for
+                _random_init(self.convs, seed)
+                self.weights_state = f"random-init(seed={seed})"
+            else:
+                layout = self.load_pretrained(state, where=where.split(":", 1)[1])
+                self.weights_state = where.replace("file", layout, 1)
+        _freeze(self)
+
+    def load_pretrained(self, state: dict[str, torch.Tensor], *, where: str) -> str:
+        """Copy a torchvision or AdaIN-layout VGG state dict in; returns the layout name."""
+        if "features.0.weight" in state:
+            layout, idx, prefix = "torchvision", _TORCHVISION_IDX, "features."
+        elif "0.weight" in state and tuple(state["0.weight"].shape) == (3, 3, 1, 1):
+            layout, idx, prefix = "adain-vgg-normalised", _ADAIN_IDX, ""
+        else:
+            raise UserInputError(f"{where}: not a VGG-19 state dict (expected torchvision "
+                                 "'features.N.weight' keys or AdaIN vgg_normalised '0.weight')")
+        with torch.no_grad():
+            for conv, i in zip(self.convs, idx):
+                w, b = state.get(f"{prefix}{i}.weight"), state.get(f"{prefix}{i}.bias")
+                if w is None or b is None or w.shape != conv.weight.shape:
+                    raise UserInputError(f"{where}: layer {prefix}{i} missing or of the wrong "
+                                         f"shape for VGG-19 ({layout} layout)")
+                conv.weight.copy_(w)
+                conv.bias.copy_(b)
+            if layout == "adain-vgg-normalised":
+                self.in_weight.copy_(state["0.weight"])
+                self.in_bias.copy_(state["0.bias"])
+                self.pad_mode = "reflect"
+            else:
+                self.pad_mode = "constant"
+        return layout
+
+    def train(self, mode: bool = True) -> "VGGFeatures":
+        return super().train(False)  # frozen: always in eval mode
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"VGGFeatures wants (B, 3, H, W) in [0, 1], got {tuple(x.shape)}")
+        h = F.conv2d(x, self.in_weight.to(x.dtype), self.in_bias.to(x.dtype))
+        feats = []
+        for i, conv in enumerate(self.convs):
+            if i in _POOL_BEFORE:
+                h = F.max_pool2d(h, 2, 2, ceil_mode=True)
+            h = F.relu(conv(F.pad(h, (1, 1, 1, 1), mode=self.pad_mode)))
+            if i in _TAP_AFTER:
+                feats.append(h)
+        return feats
+
+
+# --------------------------------------------------------------------------- ResNet
+
+class ResNetPoolFeatures(nn.Module):
+    """Frozen ResNet trunk to the global average pool: (B, 3, H, W) in [0, 1] → (B, D).
+
+    ``width=1`` with ``arch="resnet50"`` is exactly torchvision's resnet50 (same
+    parameter names, D = 2048) and loads its weights; ``width < 1`` scales the base
+    width (64·width) for tiny test/embedded models and is always randomly
+    initialised. ``layers``/``block`` allow a resnet18-style tiny variant.
+    """
+
+    def __init__(self, *, width: float = 1.0, weights: str | Path | None = None,
+                 seed: int = 0, block: Literal["bottleneck", "basic"] = "bottleneck",
+                 layers: tuple[int, int, int, int] = (3, 4, 6, 3), resolve: bool = True) -> None:
+        super().__init__()
+        if not 0 < width <= 1:
+            raise UserInputError(f"ResNet width must be in (0, 1], got {width}")
+        real = block == "bottleneck" and tuple(layers) == (3, 4, 6, 3) and width == 1.0
+        if weights is not None and not real:
+            raise UserInputError(f"ResNet weights file {weights} fits the real resnet50 "
+                                 "(width 1) only; drop the weights or use width 1")
+        cls = Bottleneck if block == "bottleneck" else BasicBlock
+        base = max(4, round(64 * width))
+        self.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base)
+        self.inplanes = base
+        for k, n in enumerate(layers):
+            setattr(self, f"layer{k + 1}", self._make_layer(cls, base * 2 ** k, n, 1 if k == 0 else 2))
+        self.out_dim = self.inplanes
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[None, :, None, None])
+        self.register_buffer("std", torch.tensor(IMAGENET_STD)[None, :, None, None])
+        self.weights_state = "unset"
+        if resolve:
+            state, where = resolve_pretrained("resnet50", weights, seed=seed)
+            if state is not None and real:
+                state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+                missing, unexpected = self.load_state_dict(state, strict=False)
+                if [m for m in missing if m not in ("mean", "std")] or unexpected:
+                    raise UserInputError(f"{where}: not a torchvision resnet50 state dict")
+                self.weights_state = where.replace("file", "torchvision", 1)
+            else:
+                _random_init(self, seed)
+                self.weights_state = f"random-init(seed={seed})"
+        del self.inplanes
+        _freeze(self)
+
+    def _make_layer(self, cls: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * cls.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * cls.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * cls.expansion))
+        mods = [cls(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * cls.expansion
+        mods += [cls(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*mods)
+
+    def train(self, mode: bool = True) -> "ResNetPoolFeatures":
+        return super().train(False)  # frozen: BatchNorm keeps its running statistics
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"ResNetPoolFeatures wants (B, 3, H, W) in [0, 1], got {tuple(x.shape)}")
+        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        h = F.max_pool2d(F.relu(self.bn1(self.conv1(h))), 3, 2, 1)
+        h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
+        return h.mean(dim=(2, 3))  # (B, D)

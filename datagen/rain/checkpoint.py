@@ -1,0 +1,80 @@
+"""RaIN checkpoints: written atomically, loaded with a message that says how to make one.
+
+A checkpoint is a dict (nanoGPT style): ``kind``, ``version``, ``config``,
+``model`` (all weights, the frozen VGG included, so a relit face never depends
+on which VGG file the loading machine has), ``weights_state`` (what the VGG
+was), ``encoder_pad_mode``, ``optimizer``, ``step``, ``rng`` (torch and numpy
+generator states of the training loop), ``phase`` and ``last_losses``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from datagen.config import from_mapping, to_dict
+from datagen.errors import UserInputError
+from datagen.rain.model import Rain, RainConfig
+
+KIND = "datagen.rain"
+VERSION = 1
+HOW_TO_MAKE = "make one with `datagen train-rain --phase finetune ... --out PATH`"
+
+
+def save_checkpoint(path: str | Path, model: Rain, **extra: Any) -> Path:
+    """Write ``model`` plus ``extra`` entries (optimizer, step, rng, ...) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "kind": KIND, "version": VERSION, "config": to_dict(model.config),
+        "model": model.state_dict(), "weights_state": model.encoder.weights_state,
+        "encoder_pad_mode": model.encoder.pad_mode, **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw checkpoint dict; ``UserInputError`` if missing, unreadable or not a RaIN checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such RaIN checkpoint; {HOW_TO_MAKE}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise UserInputError(f"{path}: not a readable RaIN checkpoint ({err.__class__.__name__}); "
+                             f"{HOW_TO_MAKE}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
+        raise UserInputError(f"{path}: not a RaIN checkpoint (another model's file?); {HOW_TO_MAKE}")
+    if ckpt.get("version") != VERSION:
+        raise UserInputError(f"{path}: RaIN checkpoint version {ckpt.get('version')} is not "
+                             f"supported (this is version {VERSION}); {HOW_TO_MAKE}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], *, where: str) -> Rain:
+    """Rebuild a ``Rain`` (CPU, eval mode) from a checkpoint dict."""
+    config = from_mapping(RainConfig, ckpt["config"], where=where)
+    model = Rain(config, resolve_vgg=False)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise UserInputError(f"{where}: RaIN weights do not fit its config; {HOW_TO_MAKE}") from None
+    model.encoder.weights_state = ckpt["weights_state"]
+    model.encoder.pad_mode = ckpt["encoder_pad_mode"]
+    return model.eval()
+
+
+def load_rain(path: str | Path, *, map_location: str | torch.device = "cpu") -> Rain:
+    """Load a trained RaIN model (eval mode, on ``map_location``) from a checkpoint file.
+
+    Missing, corrupt or other-model files raise ``UserInputError`` saying how to make one.
+    """
+    ckpt = read_checkpoint(path, map_location="cpu")
+    return model_from_checkpoint(ckpt, where=str(path)).to(map_location)

@@ -1,0 +1,97 @@
+"""Does RaIN relight? Distribution distances the DVC pipeline logs after fine-tuning.
+
+- style distance: a diagonal Fréchet distance between the sets of per-image VGG
+  channel statistics (μ, σ at relu1_1…relu4_1) of two image sets. RaIN outputs
+  should be closer to real non-uniform faces than their uniformly lit inputs are.
+  (A per-pair distance would favour the low-variance uniform set, so sets are compared.)
+- lighting distance: the same Fréchet form on 8×8 luminance thumbnails, a check
+  that does not use the VGG the model was trained against.
+- content distance: MSE of instance-normalised relu4_1 features (structure, not
+  illumination statistics) between each output and its input, against the same
+  distance between two different input faces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from datagen.perceptual import VGGFeatures, channel_mean_std
+from datagen.rain.model import Rain
+from datagen.rain.relight import relight
+
+
+def style_statistics(vgg: VGGFeatures, images: torch.Tensor) -> list[torch.Tensor]:
+    """Per layer, (N, 2C) [μ, σ] of ``images`` (N, 3, H, W) in [0, 1]."""
+    with torch.inference_mode():
+        feats = vgg(images)
+    out = []
+    for f in feats:
+        mean, std = channel_mean_std(f)
+        out.append(torch.cat([mean.flatten(1), std.flatten(1)], 1))
+    return out
+
+
+def diagonal_frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean over dimensions of (m_a − m_b)² + (s_a − s_b)² for sample sets a, b (N, D)."""
+    return float(((a.mean(0) - b.mean(0)) ** 2 + (a.std(0) - b.std(0)) ** 2).mean())
+
+
+def style_distance(vgg: VGGFeatures, a: torch.Tensor, b: torch.Tensor) -> float:
+    """Σ over relu1_1…relu4_1 of the diagonal Fréchet distance of channel statistics."""
+    return sum(diagonal_frechet(x, y) for x, y in zip(style_statistics(vgg, a), style_statistics(vgg, b)))
+
+
+def lighting_distance(a: torch.Tensor, b: torch.Tensor, *, grid: int = 8) -> float:
+    """Diagonal Fréchet distance of (grid × grid) luminance thumbnails of two image sets."""
+    weights = torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]
+
+    def thumbs(x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d((x * weights).sum(1, keepdim=True), grid).flatten(1)
+
+    return diagonal_frechet(thumbs(a), thumbs(b))
+
+
+def content_distance(vgg: VGGFeatures, a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean MSE of instance-normalised relu4_1 features of paired images a[i], b[i]."""
+    with torch.inference_mode():
+        fa, fb = vgg(a)[-1], vgg(b)[-1]
+
+    def norm(f: torch.Tensor) -> torch.Tensor:
+        mean, std = channel_mean_std(f)
+        return (f - mean) / std
+
+    return float(F.mse_loss(norm(fa), norm(fb)))
+
+
+def relighting_metrics(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
+                       generator: torch.Generator) -> dict[str, float]:
+    """Metrics for ``content`` (N, 3, H, W) uniformly lit faces relit with random z, against
+    ``nonuniform`` (M, 3, H, W) real non-uniform faces (held-out identities), all in [0, 1]."""
+    relit = relight(model, content, generator=generator).cpu()
+    content, nonuniform = content.cpu(), nonuniform.cpu()
+    vgg = model.encoder.cpu()
+    other = content.roll(1, dims=0)  # a different face for each face
+    return {
+        "style_dist_relit_to_ni": style_distance(vgg, relit, nonuniform),
+        "style_dist_content_to_ni": style_distance(vgg, content, nonuniform),
+        "lighting_dist_relit_to_ni": lighting_distance(relit, nonuniform),
+        "lighting_dist_content_to_ni": lighting_distance(content, nonuniform),
+        "content_dist_relit_to_input": content_distance(vgg, relit, content),
+        "content_dist_between_faces": content_distance(vgg, content, other),
+    }
+
+
+def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0) -> dict[str, float]:
+    """``relighting_metrics`` on held-out (test split) synthetic faces: content = their uniform
+    renders, reference = non-uniform renders of the same held-out identities."""
+    from datagen.rain.data import FaceStream, synthetic_faces
+
+    size = model.config.image_size
+    rng = np.random.default_rng(seed)
+    content = FaceStream(synthetic_faces(size=size, lighting="uniform"), size=size, split="test")
+    ni = FaceStream(synthetic_faces(size=size, lighting="non-uniform"), size=size, split="test")
+    faces, references = content.sample(n, rng), ni.sample(n, rng)
+    return relighting_metrics(model, faces, references,
+                              generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+
+from datagen.errors import UserInputError
+from datagen.rain import Rain, RainConfig, relight
+from datagen.rain.data import LightingFieldStream
+from datagen.rain.train import make_optimizer, rain_losses, total_loss
+
+TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16)
+
+
+def _make(output: str) -> Rain:
+    net = Rain(RainConfig(**{**TINY.__dict__, "output": output}))
+    if output == "shading":  # a fresh shading decoder is the identity: give it some weights
+        with torch.no_grad():
+            w = net.decoder.convs[-1].weight
+            w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(9)) * 0.1)
+    return net
+
+
+@pytest.fixture(scope="module", params=["shading", "image"])
+def model(request) -> Rain:
+    return _make(request.param)
+
+
+def test_fresh_shading_model_returns_the_input_face():
+    faces = _batch(2)
+    z = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(relight(Rain(TINY), faces, z=z), faces)
+
+
+def _batch(n: int = 2, seed: int = 0) -> torch.Tensor:
+    return LightingFieldStream(size=16).sample(n, np.random.default_rng(seed))
+
+
+def test_sigma_hat_is_positive_even_for_extreme_latents(model):
+    z = torch.randn(64, TINY.latent_dim, generator=torch.Generator().manual_seed(0)) * 1e4
+    _, std = model.stats_decoder(z)
+    assert std.shape == (64, model.encoder.channels[-1], 1, 1)
+    assert bool((std > 0).all())
+
+
+def test_same_z_same_output_different_z_different_output(model, device):
+    model = model.to(device)
+    faces = _batch(2).to(device)
+    z = torch.randn(2, model.latent_dim, generator=torch.Generator().manual_seed(1)).to(device)
+    a, b = relight(model, faces, z=z), relight(model, faces, z=z)
+    assert a.shape == faces.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, b)
+    c = relight(model, faces, z=z + 1.0)
+    assert (a - c).abs().mean() > 1e-4
+    g1, g2 = torch.Generator(device).manual_seed(5), torch.Generator(device).manual_seed(5)
+    assert torch.equal(relight(model, faces, generator=g1), relight(model, faces, generator=g2))
+
+
+def test_relight_rejects_bad_shapes(model):
+    with pytest.raises(UserInputError, match="multiples of 8"):
+        relight(model, torch.rand(1, 3, 20, 20), generator=torch.Generator())
+    with pytest.raises(UserInputError, match=r"\(B, 3, H, W\)"):
+        relight(model, torch.rand(3, 16, 16), generator=torch.Generator())
+    with pytest.raises(UserInputError, match="z of shape"):
+        relight(model, torch.rand(2, 3, 16, 16), z=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="Generator"):
+        relight(model, torch.rand(1, 3, 16, 16))
+
+
+def _grad_owners(model: Rain, loss: torch.Tensor) -> set[str]:
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return {name.split(".")[0] for name, p in model.named_parameters()
+            if p.grad is not None and p.grad.abs().sum() > 0}
+
+
+def test_gradients_reach_the_right_parts_and_vgg_stays_frozen():
+    model = Rain(RainConfig(**{**TINY.__dict__, "identity_weight": 1.0, "output": "image"})).train()
+    eps = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
+    vgg_before = [p.clone() for p in model.encoder.parameters()]
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
+    assert all(v > 0 for v in losses.values())
+    assert _grad_owners(model, losses["content"] + losses["style"]) == {"decoder"}
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
+    assert _grad_owners(model, losses["recon"]) == {"style_encoder", "stats_decoder"}
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
+    assert _grad_owners(model, losses["kl"]) == {"style_encoder"}
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
+    assert _grad_owners(model, losses["identity"]) == {"decoder"}
+    assert all(not p.requires_grad for p in model.encoder.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(vgg_before, model.encoder.parameters()))
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+    model = Rain(TINY).train()
+    opt = make_optimizer(model, TINY)
+    content, style = _batch(4, 0), _batch(4, 1)
+    eps = torch.zeros(4, TINY.latent_dim)  # the fixed batch includes fixed noise
+    first = None
+    for _ in range(40):
+        loss = total_loss(rain_losses(model, content, style, eps), TINY)
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(total_loss(rain_losses(model, content, style, eps), TINY).detach()) < 0.8 * first
+
+
+def test_init_is_deterministic_per_seed():
+    a, b, c = Rain(TINY), Rain(TINY), Rain(RainConfig(**{**TINY.__dict__, "seed": 1}))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.decoder.convs[0].weight, c.decoder.convs[0].weight)
+
+
+@pytest.mark.parametrize("values", [{"width": 0.0}, {"image_size": 20}, {"image_size": 8},
+                                    {"latent_dim": 0}])
+def test_config_rejects_bad_values(values):
+    with pytest.raises(UserInputError):
+        RainConfig(**values)
+
+
+def test_shading_model_relights_other_sizes_consistently():
+    model = _make("shading")
+    big = torch.nn.functional.interpolate(_batch(2), size=32, mode="bilinear", align_corners=False)
+    z = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(3))
+    out = relight(model, big, z=z)
+    assert out.shape == big.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    # the gain is computed at the training size: the 16 px result, upsampled, is close
+    small = relight(model, torch.nn.functional.interpolate(big, size=16, mode="area"), z=z)
+    gain_big = out / big.clamp_min(1e-3)
+    gain_small = torch.nn.functional.interpolate(small / torch.nn.functional.interpolate(
+        big, size=16, mode="area").clamp_min(1e-3), size=32, mode="bilinear")
+    assert (gain_big - gain_small).abs().median() < 0.1
