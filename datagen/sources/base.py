@@ -70,6 +70,22 @@ class FaceSource(Protocol):
     def illumination_of(self, index: int) -> Illumination | None: ...
 
 
+@runtime_checkable
+class LightingPairs(Protocol):
+    """Optional extra of sources with lighting labels (folder with labels, Extended Yale B,
+    Multi-PIE): find real pairs of the same identity under both lights, for ``--relight real``
+    ("a real non-uniform image of the identity" and "its real uniform image"). Cheap, no decoding.
+    """
+
+    def indices_of(self, identity: str, illumination: Illumination | None = None) -> list[int]:
+        """Ascending indices of ``identity`` (only those lit by ``illumination`` if given)."""
+        ...
+
+    def uniform_index_of(self, identity: str) -> int:
+        """The index of ``identity``'s (first) uniform image; UserInputError if it has none."""
+        ...
+
+
 @dataclass(frozen=True)
 class SplitFractions:
     """Fractions of identities in train / val / test; they must sum to 1."""

@@ -1,0 +1,107 @@
+"""Face-identity embedding (not trained here) and rank-1 identification accuracy.
+
+The embedding is dlib's ResNet face descriptor (``dlib_face_recognition_resnet_model_v1``,
+99.38% on LFW, from the face-recognition-models package): 128-D, and two photos of
+one person are usually < 0.6 apart in Euclidean distance. dlib needs landmarks to cut
+its 150×150 face chip; for our canonical aligned crops they are known:
+
+- ``landmarks`` passed to ``embed`` (e.g. the shard's ``landmarks_uihr``) are used as given;
+- ``shape="template"`` (default): the canonical template of ``datagen.align`` scaled to the
+  crop — right for aligned crops, robust on dark or hallucinated faces, and the same chip
+  for every face, so only the face content differs;
+- ``shape="predict"``: the 68-point predictor run on the box where the template puts the
+  face (what a detector would return), for crops that are only roughly aligned.
+
+Paper Table 2 protocol: gallery = one uniform image per identity; probes = bicubic NI-LR,
+hallucinated faces, UI-HR; ``rank1_accuracy`` is the fraction of probes whose nearest
+gallery embedding has the probe's identity.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+
+from datagen.align import EYE_DISTANCE, INNER, canonical_template
+from datagen.dlib_models import FRONTAL_68, RESNET_DESCRIPTOR, model_path
+from datagen.errors import UserInputError
+
+Shape = Literal["template", "predict"]
+EMBEDDING_DIM = 128
+BOX_SCALE = 1.15  # dlib HOG box side / width of the inner landmarks (measured on astronaut)
+
+
+class FaceEmbedder:
+    """dlib ResNet face descriptors of aligned face crops (a stateless function, not trained)."""
+
+    def __init__(self, *, shape: Shape = "template", eye_distance: float = EYE_DISTANCE,
+                 padding: float = 0.25) -> None:
+        import dlib
+
+        if shape not in ("template", "predict"):
+            raise UserInputError(f"unknown shape mode {shape!r}; choose template or predict")
+        self.shape, self.eye_distance, self.padding = shape, eye_distance, padding
+        self._dlib = dlib
+        self._net = dlib.face_recognition_model_v1(str(model_path(RESNET_DESCRIPTOR)))
+        self._predictor = dlib.shape_predictor(str(model_path(FRONTAL_68))) \
+            if shape == "predict" else None
+
+    def _template_box(self, size: int):
+        inner = canonical_template(size, eye_distance=self.eye_distance)[INNER]
+        lo, hi = inner.min(0), inner.max(0)
+        cx, cy = (lo + hi) / 2
+        half = BOX_SCALE * (hi[0] - lo[0]) / 2
+        return self._dlib.rectangle(int(round(cx - half)), int(round(cy - half)),
+                                    int(round(cx + half)), int(round(cy + half)))
+
+    def _shape(self, image: np.ndarray, landmarks: np.ndarray | None):
+        size = image.shape[0]
+        box = self._template_box(size)
+        if landmarks is None and self.shape == "predict":
+            return self._predictor(image, box)
+        points = canonical_template(size, eye_distance=self.eye_distance) \
+            if landmarks is None else landmarks
+        parts = [self._dlib.point(int(round(x)), int(round(y))) for x, y in points]
+        return self._dlib.full_object_detection(box, parts)
+
+    def embed(self, images: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Embeddings of aligned square crops.
+
+        images:    (B, S, S, 3) uint8 RGB, faces framed as ``datagen align`` frames them.
+        landmarks: optional (B, 68, 2) pixel (x, y) in the crops.
+        Returns (B, 128) float32; deterministic (no jitter).
+        """
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3 \
+                or images.shape[1] != images.shape[2]:
+            raise UserInputError(f"embed wants (B, S, S, 3) uint8 square crops, got "
+                                 f"{images.shape} {images.dtype}")
+        if landmarks is not None and np.shape(landmarks) != (len(images), 68, 2):
+            raise UserInputError(f"embed: landmarks must be (B, 68, 2), got {np.shape(landmarks)}")
+        out = np.empty((len(images), EMBEDDING_DIM), dtype=np.float32)
+        for b, image in enumerate(images):
+            image = np.ascontiguousarray(image)
+            shape = self._shape(image, None if landmarks is None else landmarks[b])
+            out[b] = np.asarray(self._net.compute_face_descriptor(image, shape, 0, self.padding))
+        return out
+
+
+def rank1_accuracy(probe_emb: np.ndarray, probe_ids: Sequence[str], gallery_emb: np.ndarray,
+                   gallery_ids: Sequence[str]) -> float:
+    """Fraction of probes whose nearest gallery embedding (Euclidean) has the probe's identity.
+
+    probe_emb: (P, D); gallery_emb: (G, D) float; ids: one label per row. Ties go to the
+    first gallery row. Probes whose identity is not in the gallery count as misses.
+    """
+    probe_emb, gallery_emb = np.asarray(probe_emb, np.float64), np.asarray(gallery_emb, np.float64)
+    if probe_emb.ndim != 2 or gallery_emb.ndim != 2 or probe_emb.shape[1] != gallery_emb.shape[1]:
+        raise UserInputError(f"rank1_accuracy wants (P, D) and (G, D) embeddings, got "
+                             f"{probe_emb.shape} and {gallery_emb.shape}")
+    if len(probe_ids) != len(probe_emb) or len(gallery_ids) != len(gallery_emb):
+        raise UserInputError("rank1_accuracy: one identity per embedding row is needed")
+    if len(probe_emb) == 0 or len(gallery_emb) == 0:
+        raise UserInputError("rank1_accuracy: empty probe or gallery set")
+    d2 = ((probe_emb[:, None, :] - gallery_emb[None, :, :]) ** 2).sum(-1)  # (P, G)
+    nearest = np.asarray(gallery_ids, dtype=object)[d2.argmin(1)]
+    return float(np.mean(nearest == np.asarray(probe_ids, dtype=object)))
