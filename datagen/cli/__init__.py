@@ -29,3 +29,18 @@ def main(verbose: bool) -> None:
 
 
 # Command registrations (one line per area module).
+from datagen.cli.rain import stylize_cmd, train_rain_cmd  # noqa: E402
+
+main.add_command(train_rain_cmd)
+main.add_command(stylize_cmd)
+from datagen.cli.faces import faces  # noqa: E402
+
+main.add_command(faces)
+from datagen.cli.align import align_cmd  # noqa: E402
+
+main.add_command(align_cmd)
+from datagen.cli.shards import inspect_cmd, preview_cmd, verify_cmd  # noqa: E402
+
+main.add_command(inspect_cmd)
+main.add_command(verify_cmd)
+main.add_command(preview_cmd)

@@ -24,6 +24,22 @@ from datagen.sources.base import (
 
 SOURCES: dict[str, type] = {}
 # Entries (one per source module), e.g. SOURCES["synthetic"] = SyntheticFaces:
+from datagen.sources.synthetic import SyntheticFaces  # noqa: E402
+
+SOURCES["synthetic"] = SyntheticFaces
+from datagen.sources.celeba import CelebA  # noqa: E402
+from datagen.sources.coco import CocoImages  # noqa: E402
+from datagen.sources.extended_yale_b import ExtendedYaleB  # noqa: E402
+from datagen.sources.folder import FolderFaces  # noqa: E402
+from datagen.sources.multipie import MultiPie  # noqa: E402
+from datagen.sources.wikiart import WikiArtPaintings  # noqa: E402
+
+SOURCES["folder"] = FolderFaces
+SOURCES["coco"] = CocoImages
+SOURCES["wikiart"] = WikiArtPaintings
+SOURCES["celeba"] = CelebA
+SOURCES["multipie"] = MultiPie
+SOURCES["extended_yale_b"] = ExtendedYaleB
 
 
 def open_source(name: str, **options: Any) -> FaceSource:

@@ -1,0 +1,178 @@
+"""Vectorised rendering of synthetic faces: height field, albedo, Lambertian + ambient light.
+
+A batch is rendered at once with torch on the CPU (multi-threaded). Per pixel we
+only use operations that IEEE 754 rounds exactly (+, −, ×, ÷, sqrt, min/max,
+floor): their results do not depend on whether torch takes a SIMD or a scalar
+path, how it splits work between threads, or where a face sits in the batch, so
+a face's bytes never depend on the other faces rendered with it. (Transcendental
+functions such as ``exp`` or ``sin`` may differ by an ulp between those paths,
+so bumps are compact polynomials and hair strands are triangle waves.)
+
+The geometry is a height field ``z(x, y)``; normals come from its finite
+differences, so shading is physical: ``display = sqrt(albedo² · (ambient +
+Σ_k I_k · tint_k · shadow_k · max(0, n·l_k)) + specular)`` (albedo in display
+RGB, light in linear RGB, gamma 2; ``shadow_k`` is the face's cast shadow on
+itself, found by marching the height field towards the light; a weak white
+Blinn-Phong highlight on the skin). The background is not lit, so it is the same
+under every light.
+
+Cost: features (eyes, brows, nose, mouth) are computed only inside row/column
+windows that hold them for every face of the batch (see ``_windows``), the rest
+on the whole image; faces go through in chunks small enough to stay in cache.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from datagen.sources.synthetic.features import coverage, ear_field, eye_relief, hair_field, \
+    head_field, lower_relief, mix, paint_eye_region, paint_lower_face
+from datagen.sources.synthetic.layout import Layout, face_to_pixels
+from datagen.sources.synthetic.shading import SHADOW_STEPS, cast_shadow, light_arrays, normals, \
+    shadow_rays
+
+Tensor = torch.Tensor
+
+
+def _tensors(L: Layout) -> dict[str, Tensor]:
+    out = {}
+    for k, v in L.items():
+        t = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+        out[k] = t.view(-1, 3, 1, 1) if v.ndim == 2 else t.view(-1, 1, 1)
+    return out
+
+
+def _grid(T: dict[str, Tensor], size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Face-frame coordinates (u, v), each (B, S, S), the pixel footprint (B, 1, 1) and the
+    image row coordinate Y (1, S, 1) in [-1, 1]."""
+    half = size / 2.0
+    axis = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0) / half
+    dX = axis.view(1, 1, size) - T["tx"]
+    dY = axis.view(1, size, 1) - T["ty"]
+    c, s, k = T["cos_r"], T["sin_r"], T["scale"]
+    u = (c * dX + s * dY) / k
+    v = (c * dY - s * dX) / k
+    return u, v, (2.0 / size) / k, axis.view(1, size, 1)
+
+
+def _window(L: Layout, u0, u1, v0, v1, size: int) -> tuple[slice, slice]:
+    """Pixel rows and columns that hold the face-frame boxes [u0, u1] × [v0, v1] (each (B,))
+    of every face in the batch, with a margin for anti-aliasing.
+
+    A feature is computed only inside its window: its support lies inside, and outside it
+    contributes exact zeros (compact bumps, clamped coverages), so a face's pixels do not
+    depend on how large the window of its batch is.
+    """
+    us = np.stack([u0, u1, u0, u1], axis=1)
+    vs = np.stack([v0, v0, v1, v1], axis=1)
+    pix = face_to_pixels(L, us, vs, size)                       # (B, 4, 2)
+    lo = np.floor(pix.reshape(-1, 2).min(axis=0)).astype(int) - 3
+    hi = np.ceil(pix.reshape(-1, 2).max(axis=0)).astype(int) + 4
+    lo, hi = np.clip(lo, 0, size), np.clip(hi, 0, size)
+    return slice(int(lo[1]), int(hi[1])), slice(int(lo[0]), int(hi[0]))
+
+
+def _windows(L: Layout, size: int) -> dict[str, tuple[slice, slice]]:
+    ew = np.maximum(L["eye_w0"], L["eye_w1"])
+    eye_u = np.maximum(np.abs(L["eye_cx0"]), np.abs(L["eye_cx1"])) + 1.7 * ew
+    brow_u = np.maximum(np.abs(L["brow_cx0"]), np.abs(L["brow_cx1"])) + L["brow_w"]
+    half_u = np.maximum(eye_u, brow_u) + 0.03
+    top = np.minimum(L["eye_cy"] - 0.14, L["brow_cy"] - L["brow_arch"] - L["brow_thick"])
+    eyes = _window(L, -half_u, half_u, top - 0.03, L["eye_cy"] + 0.09, size)
+    low_u = np.maximum.reduce([eye_u * 1.25 + 0.2, np.abs(L["mouth_cx"]) + 1.1 * L["mouth_w"],
+                               np.abs(L["chin_x"]) + L["head_w"]]) + 0.05  # stubble: all jaw
+    low_top = np.minimum(L["nose_top_v"] - 0.06, L["nose_tip_v"] - 0.15)
+    low_bottom = np.maximum(L["head_c"] + L["head_bot"],
+                            L["mouth_cy"] + L["lip_lo"] + L["mouth_open"] + 0.1) + 0.03
+    lower = _window(L, -low_u, low_u, low_top, low_bottom, size)
+    return {"eyes": eyes, "lower": lower}
+
+
+def render_layout(L: Layout, lights: Sequence[dict], size: int) -> np.ndarray:
+    """Render faces described by layout ``L`` under ``lights`` (one dict per face).
+
+    Returns (B, size, size, 3) uint8 RGB.
+    """
+    with torch.inference_mode():
+        return _render(_tensors(L), lights, size, _windows(L, size)).numpy()
+
+
+def _render(T: dict[str, Tensor], lights: Sequence[dict], size: int,
+            windows: dict[str, tuple[slice, slice]]) -> Tensor:
+    u, v, pw, Y = _grid(T, size)
+    head, z_face, _ = head_field(T, u, v, pw)
+    skin = T["skin_rgb"]
+    alb = skin.expand(-1, 3, size, size).clone()
+    for name, relief, paint in (("lower", lower_relief, paint_lower_face),
+                                ("eyes", eye_relief, paint_eye_region)):
+        ys, xs = windows[name]
+        if ys.start >= ys.stop or xs.start >= xs.stop:
+            continue
+        uw, vw = u[:, ys, xs], v[:, ys, xs]
+        z_face[:, ys, xs] = z_face[:, ys, xs] + relief(T, uw, vw) * head[:, ys, xs]
+        alb[:, :, ys, xs] = paint(T, uw, vw, pw, alb[:, :, ys, xs])
+    # layers, back to front: back hair, neck, face, front hair
+    back, front, z_hair, strands = hair_field(T, u, v, pw, head)
+    hair_rgb = (T["hair_rgb"] * strands.unsqueeze(1))
+    neck_u = u - T["chin_x"] * 0.5
+    neck = coverage(T["neck_w"] - neck_u.abs(), pw) * coverage(v - T["head_c"], pw)
+    nr = neck_u / T["neck_w"]
+    z_neck = 0.3 * (1.0 - nr * nr).clamp(min=0.0).sqrt()
+    chin_v = T["head_c"] + T["head_bot"]
+    neck_shadow = 0.5 + 0.5 * ((v - chin_v + 0.03) / 0.2).clamp(0.0, 1.0)
+    neck_rgb = skin * (0.9 * neck_shadow).unsqueeze(1)
+
+    ears, z_ears, ear_shade = ear_field(T, u, v, pw)
+    ear_rgb = skin * (0.92 * ear_shade).unsqueeze(1)
+
+    # composite back to front. Back hair, ears and neck share one height field; the face
+    # has its own normals, blended by coverage, so its silhouette makes no false crease
+    # (the front hair lies on the face and takes the face's normals).
+    scale = T["scale"]
+    cover = back
+    rgb = hair_rgb * 0.85
+    z_back = z_hair * 0.9
+    for m, layer_rgb, layer_z in ((ears, ear_rgb, z_ears), (neck, neck_rgb, z_neck)):
+        rgb = mix(rgb, layer_rgb, m.unsqueeze(1))
+        z_back = z_back + (layer_z - z_back) * m
+        cover = cover + (1.0 - cover) * m
+    nx, ny, nz = normals(z_back * scale, size)
+    fx, fy, fz = normals(z_face * scale, size)
+    nx, ny, nz = nx + (fx - nx) * head, ny + (fy - ny) * head, nz + (fz - nz) * head
+    for m, layer_rgb in ((head, alb), (front, hair_rgb)):
+        rgb = mix(rgb, layer_rgb, m.unsqueeze(1))
+        cover = cover + (1.0 - cover) * m
+    # cast shadows of the face on itself (nose on cheek, brow ridge on eyes); hair and jaw
+    # edges are height discontinuities that would cast jagged shadows, so they cast none
+    z_cast = z_face * head * scale
+    in_face = head * (1.0 - front)
+    norm = (nx * nx + ny * ny + nz * nz).sqrt() + 1e-6
+    nx, ny, nz = nx / norm, ny / norm, nz / norm
+    dirs, cols, amb, half = light_arrays(lights)
+    shade = amb.view(-1, 3, 1, 1).expand(-1, 3, size, size)
+    spec = torch.zeros_like(nx)
+    rays = shadow_rays(lights, size, SHADOW_STEPS)
+    for j in range(dirs.shape[1]):
+        dx, dy, rise = rays[j]
+        d = dirs[:, j].view(-1, 3, 1, 1)
+        lam = (nx * d[:, 0] + ny * d[:, 1] + nz * d[:, 2]).clamp(min=0.0)
+        if bool((rise < 1e8).any()):  # else every factor is exactly 1: skip the work
+            lam = lam * (1.0 - in_face * (1.0 - cast_shadow(z_cast, dx, dy, rise, soft=0.04)))
+        col = cols[:, j].view(-1, 3, 1, 1)
+        shade = shade + col * lam.unsqueeze(1)
+        h = half[:, j].view(-1, 3, 1, 1)
+        nh = (nx * h[:, 0] + ny * h[:, 1] + nz * h[:, 2]).clamp(min=0.0)
+        nh = nh * nh
+        nh = nh * nh
+        nh = nh * nh
+        nh = nh * nh                                            # (n·h)^16
+        spec = spec + (nh * (lam > 0)) * (0.06 / 3.0) * col.sum(1)  # white highlight
+    lit = (rgb * rgb * shade + (spec * in_face).unsqueeze(1)).clamp(0.0, 1.0).sqrt()
+    bg_t = ((Y + 1.0) * 0.5).unsqueeze(1)
+    bg = mix(T["bg_top"], T["bg_bottom"], bg_t)
+    out = mix(bg, lit, cover.unsqueeze(1))
+    # out is in [0, 1], so the cast truncates a non-negative number: rounding to nearest
+    return (out * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
