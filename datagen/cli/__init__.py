@@ -44,3 +44,6 @@ from datagen.cli.shards import inspect_cmd, preview_cmd, verify_cmd  # noqa: E40
 main.add_command(inspect_cmd)
 main.add_command(verify_cmd)
 main.add_command(preview_cmd)
+from datagen.cli.synth import synth_cmd  # noqa: E402
+
+main.add_command(synth_cmd)

@@ -1,0 +1,73 @@
+"""The synthesis config: everything that decides the bytes of a sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datagen.errors import UserInputError
+from datagen.sources.base import SplitFractions
+
+Relight = Literal["rain", "physical", "real"]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """How stage 2 makes pairs; recorded in the manifest and the dataset card.
+
+    seed:             every sample is a pure function of (seed, split, index).
+    source:           face source name (``datagen.sources.SOURCES``); ``source_options``
+                      its keyword options (``root`` for datasets on disk).
+    relight:          ``rain`` (RaIN, ``rain_checkpoint``), ``physical`` (the synthetic
+                      source's own non-uniform render) or ``real`` (a real non-uniformly
+                      lit image of the identity, for sources with lighting labels).
+    shard_size:       samples per shard; shard k holds indices [k·S, (k+1)·S).
+    batch_size:       samples per device batch; batches start at shard starts, so the
+                      bytes never depend on ranks or workers.
+    hr_size, lr_size: NI-HR/UI-HR/guide size and NI-LR size (128 and 16 in the paper).
+    max_rotation:     degrees; ``scale_range`` and ``max_translation`` (fraction of hr_size)
+                      complete the random affine.
+    split_fractions:  identity fractions of train/val/test.
+    device_type:      "cpu" or "cuda" — float results differ between them, so it is part
+                      of what decides the bytes.
+    """
+
+    seed: int = 0
+    source: str = "synthetic"
+    source_options: dict[str, Any] = field(default_factory=dict)
+    relight: Relight = "rain"
+    rain_checkpoint: str | None = None
+    shard_size: int = 1000
+    batch_size: int = 64
+    hr_size: int = 128
+    lr_size: int = 16
+    max_rotation: float = 10.0
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    max_translation: float = 0.05
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    device_type: Literal["cpu", "cuda"] = "cpu"
+
+    def __post_init__(self) -> None:
+        from datagen.sources import SOURCES  # the registry imports every source module
+
+        if self.source not in SOURCES:
+            raise UserInputError(f"unknown source {self.source!r}; choose one of "
+                                 f"{', '.join(sorted(SOURCES))}")
+        for name in ("shard_size", "batch_size", "hr_size", "lr_size"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"synth: {name} must be ≥ 1, got {getattr(self, name)}")
+        if self.relight == "rain" and not self.rain_checkpoint:
+            raise UserInputError("synth: relight 'rain' needs a RaIN checkpoint (--rain PATH); "
+                                 "make one with `datagen train-rain --phase finetune --out "
+                                 "models/rain.pt`, or use --relight physical")
+        if self.relight == "physical" and self.source != "synthetic":
+            raise UserInputError("synth: --relight physical needs --source synthetic (only it "
+                                 "can render the same face under another light)")
+        if not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise UserInputError(f"synth: scale_range must be 0 < low ≤ high, got "
+                                 f"{self.scale_range}")
+        SplitFractions(*self.split_fractions)
+
+    @property
+    def fractions(self) -> SplitFractions:
+        return SplitFractions(*self.split_fractions)

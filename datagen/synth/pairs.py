@@ -1,0 +1,131 @@
+"""Making pairs: per-sample plans (pure functions of seed, split, index) and batched rendering.
+
+``plan_sample`` draws every random choice of one sample from its own generator;
+``make_pairs`` turns a batch of plans into ``PairSample``s on the device:
+relight → random affine → antialiased downsample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from datagen.rain import Rain, relight
+from datagen.shards import PairSample
+from datagen.shards.reader import to_tensor
+from datagen.synth.config import SynthConfig
+from datagen.synth.pools import FacePool, FaceRef
+from datagen.warp import (
+    AffineParams,
+    affine_matrix,
+    downsample,
+    sample_affine,
+    scale_points,
+    warp_images,
+    warp_points,
+)
+
+SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+MAX_GUIDE_DRAWS = 1000
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """Everything random about one sample, decided before any pixel is made."""
+
+    split: str
+    index: int
+    content: FaceRef
+    guide: FaceRef
+    relit: FaceRef | None
+    style_seed: int
+    affine: AffineParams
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of ``split``: independent of every other sample."""
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_IDS[split], index]))
+
+
+def plan_sample(config: SynthConfig, pool: FacePool, split: str, index: int) -> SamplePlan:
+    rng = sample_rng(config.seed, split, index)
+    content = pool.draw(rng)
+    for _ in range(MAX_GUIDE_DRAWS):
+        guide = pool.draw(rng)
+        if guide.identity != content.identity:
+            break
+    else:  # pragma: no cover - pools hold ≥ 2 identities, so this needs absurd luck
+        raise RuntimeError(f"no guide of another identity for {split}/{index}")
+    style_seed = int(rng.integers(2**31 - 1))
+    affine = sample_affine(rng, size=config.hr_size, max_rotation=config.max_rotation,
+                           scale_range=config.scale_range,
+                           max_translation=config.max_translation)
+    relit = pool.draw_relit(content, rng) if config.relight == "real" else None
+    return SamplePlan(split, index, content, guide, relit, style_seed, affine)
+
+
+def style_latents(style_seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
+    """(B, latent_dim) z ~ N(0, I), row b drawn from a generator seeded by style_seeds[b]."""
+    rows = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s)))
+            for s in style_seeds]
+    return torch.stack(rows)
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] → (B, H, W, 3) uint8, rounding to nearest."""
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1) \
+        .cpu().numpy()
+
+
+def _batch_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.stack([to_tensor(im) for im in images]).to(device)
+
+
+def _landmark_list(points: np.ndarray) -> list[list[float]] | None:
+    if np.isnan(points).any():
+        return None
+    return np.round(points.astype(np.float64), 4).tolist()
+
+
+def make_pairs(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan], *,
+               rain: Rain | None, device: torch.device, source_name: str) -> list[PairSample]:
+    """Render one batch of planned samples into pairs (NI-LR, NI-HR, UI-HR, guide, json)."""
+    content = pool.load([p.content for p in plans])
+    guides = pool.load([p.guide for p in plans])
+    seeds = [p.style_seed for p in plans]
+    if config.relight == "rain":
+        assert rain is not None
+        z = style_latents(seeds, rain.latent_dim).to(device)
+        nihr = relight(rain, _batch_tensor(content.images, device), z=z)
+    elif config.relight == "physical":
+        nihr = _batch_tensor(pool.render_physical([p.content for p in plans], seeds), device)
+    else:
+        nihr = _batch_tensor(pool.load([p.relit for p in plans]).images, device)
+    nihr8 = _to_uint8(nihr)
+    # Warp the quantised NI-HR, so NI-LR is reproducible from the stored nihr.png + affine.
+    matrices = np.stack([affine_matrix(p.affine, config.hr_size) for p in plans])
+    warped = warp_images(_batch_tensor(nihr8, device), torch.from_numpy(matrices).float())
+    nilr8 = _to_uint8(downsample(warped, config.lr_size))
+    samples = []
+    for b, plan in enumerate(plans):
+        lm = content.landmarks[b]
+        meta = {
+            "identity": plan.content.identity, "guide_identity": plan.guide.identity,
+            "source": source_name, "style_seed": plan.style_seed,
+            "landmarks_uihr": _landmark_list(lm),
+            "landmarks_nilr": _landmark_list(scale_points(warp_points(lm, matrices[b]),
+                                                          config.hr_size, config.lr_size)),
+            "affine": np.round(matrices[b], 10).tolist(),
+            "warp": {"angle": plan.affine.angle, "scale": plan.affine.scale,
+                     "tx": plan.affine.tx, "ty": plan.affine.ty},
+            "relight": config.relight,
+        }
+        if plan.relit is not None:
+            meta["relit_key"] = list(plan.relit.key)
+        samples.append(PairSample(plan.split, plan.index, nilr8[b], nihr8[b], content.images[b],
+                                  guides.images[b], meta))
+    return samples
+

@@ -1,0 +1,204 @@
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from datagen.cli import main
+from datagen.imageio import decode_png, write_image
+from datagen.rain import Rain, RainConfig, save_checkpoint
+from datagen.shards import load_manifest, open_pairs, verify
+from datagen.shards.reader import to_tensor
+from datagen.sources.synthetic import SyntheticFaces
+from datagen.synth import SynthConfig, Synthesizer, synth
+from datagen.warp import downsample, warp_images
+
+CFG = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7,
+                  source_options={"n_identities": 40})
+COUNTS = {"train": 10, "test": 5}
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    summary = synth(CFG, out, COUNTS, workers=0)
+    assert summary.complete and summary.written == 5 and summary.per_split == COUNTS
+    return out
+
+
+def test_output_verifies_and_holds_what_the_schema_says(reference):
+    assert verify(reference).ok
+    assert (reference / "README.md").read_text().count("| train | 3 | 10 |") == 1
+    samples = list(open_pairs(reference, "train", split_by_worker=False))
+    assert [s["key"] for s in samples] == [f"train/{i:09d}" for i in range(10)]
+    for s in samples:
+        meta = s["json"]
+        assert meta["identity"] != meta["guide_identity"]
+        assert s["nilr"].shape == (3, 16, 16) and s["uihr"].shape == (3, 128, 128)
+        assert len(meta["landmarks_uihr"]) == 68 and len(meta["landmarks_nilr"]) == 68
+        # physical relighting changes the light, not the face: same background corner
+        assert torch.equal(s["nihr"][:, :4, :4], s["uihr"][:, :4, :4])
+        assert not torch.equal(s["nihr"], s["uihr"])
+
+
+def test_nilr_is_replayable_from_nihr_and_the_recorded_affine(reference):
+    s = next(iter(open_pairs(reference, "test", split_by_worker=False)))
+    matrix = torch.tensor([s["json"]["affine"]], dtype=torch.float32)
+    warped = warp_images(s["nihr"][None], matrix)
+    nilr = downsample(warped, 16).mul(255).round()
+    assert torch.equal(nilr[0], s["nilr"].mul(255).round())
+    # the warped landmarks land where the matrix sends the UI-HR landmarks (in 16-px coords)
+    lm = np.array(s["json"]["landmarks_uihr"])
+    a = np.array(s["json"]["affine"])
+    expected = ((lm @ a[:, :2].T + a[:, 2]) + 0.5) / 8 - 0.5
+    np.testing.assert_allclose(np.array(s["json"]["landmarks_nilr"]), expected, atol=1e-3)
+
+
+def test_splits_are_identity_disjoint(reference):
+    ids = {split: {s["json"]["identity"] for s in open_pairs(reference, split,
+                                                              split_by_worker=False)}
+           for split in ("train", "test")}
+    assert ids["train"] and ids["test"] and not ids["train"] & ids["test"]
+
+
+def test_same_bytes_with_two_workers(reference, tmp_path):
+    synth(CFG, tmp_path, COUNTS, workers=2)
+    assert _digests(tmp_path) == _digests(reference)
+
+
+def test_same_bytes_with_two_ranks(reference, tmp_path):
+    first = synth(CFG, tmp_path, COUNTS, rank=1, world_size=2)
+    assert not first.complete and (tmp_path / "manifest.d").is_dir()
+    assert not (tmp_path / "README.md").exists()
+    second = synth(CFG, tmp_path, COUNTS, rank=0, world_size=2)
+    assert second.complete and not (tmp_path / "manifest.d").exists()
+    assert _digests(tmp_path) == _digests(reference)
+
+
+def test_sigkill_then_resume_gives_the_same_bytes(reference, tmp_path):
+    script = f"""
+import os, signal
+from datagen.synth import SynthConfig, synth
+cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7,
+                  source_options={{"n_identities": 40}})
+def die(samples, shards):
+    os.kill(os.getpid(), signal.SIGKILL)  # after the first shard is recorded
+synth(cfg, {str(tmp_path)!r}, {COUNTS!r}, on_progress=die)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert len(load_manifest(tmp_path).shards) == 1 and not verify(tmp_path).problems.get(
+        "train-000000.tar")
+    resumed = synth(CFG, tmp_path, COUNTS)
+    assert resumed.skipped == 1 and resumed.written == 4 and resumed.complete
+    assert _digests(tmp_path) == _digests(reference)
+
+
+def test_only_regenerates_the_stored_sample(reference):
+    syn = Synthesizer(CFG)
+    for index in (0, 5, 9):
+        again = dict(syn.sample("train", index).members())
+        shard = reference / f"train-{index // 4:06d}.tar"
+        with tarfile.open(shard) as tar:
+            stored = {m.name: tar.extractfile(m).read() for m in tar.getmembers()
+                      if m.name.startswith(f"train/{index:09d}.")}
+        assert again == stored
+
+
+def test_cli_runs_resumes_and_regenerates(tmp_path):
+    runner = CliRunner()
+    args = ["synth", "--n", "6", "--out", str(tmp_path), "--relight", "physical",
+            "--shard-size", "4", "--batch-size", "2", "--split", "train", "--workers", "0"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert verify(tmp_path).ok and load_manifest(tmp_path).split_counts() == {"train": 6}
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0 and "│ 0              │ 2" in res.output  # nothing new, 2 skipped
+    res = runner.invoke(main, args + ["--only", "5"])
+    assert res.exit_code == 0 and "identical to train/000000005" in res.output
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--source", "nope", "--relight", "physical"], "unknown source 'nope'"),
+    (["--rain", "missing.pt"], "RaIN checkpoint not found; make one with `datagen train-rain"),
+    (["--relight", "physical", "--n", "0"], "--n must be ≥ 1"),
+])
+def test_bad_input_one_line_and_no_output(tmp_path, extra, message):
+    out = tmp_path / "out"
+    args = ["synth", "--n", "4", "--out", str(out)]
+    res = CliRunner().invoke(main, args + extra)
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+    assert not (out / "manifest.json").exists()
+
+
+def test_unwritable_or_foreign_output_is_refused(tmp_path, reference):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = CliRunner().invoke(main, ["synth", "--n", "4", "--relight", "physical",
+                                    "--out", str(blocker / "sub")])
+    assert res.exit_code == 1 and "cannot write there" in res.output
+    before = _digests(reference)
+    res = CliRunner().invoke(main, ["synth", "--n", "4", "--relight", "physical", "--seed", "8",
+                                    "--shard-size", "4", "--batch-size", "3",
+                                    "--out", str(reference)])
+    assert res.exit_code == 1 and "different config (differs in seed" in res.output
+    assert _digests(reference) == before
+
+
+def test_rain_relighting_path(tmp_path):
+    model = Rain(RainConfig(width=0.0625, latent_dim=8, mlp_dim=16, image_size=32))
+    with torch.no_grad():  # a non-identity shading so relit faces differ from the content
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    ckpt = save_checkpoint(tmp_path / "rain.pt", model)
+    cfg = SynthConfig(relight="rain", rain_checkpoint=str(ckpt), shard_size=4, batch_size=4,
+                      source_options={"n_identities": 40})
+    a = synth(cfg, tmp_path / "a", {"train": 4})
+    b = synth(cfg, tmp_path / "b", {"train": 4}, workers=1)
+    assert a.complete and _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    manifest = load_manifest(tmp_path / "a")
+    assert manifest.header["models"]["rain_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    s = next(iter(open_pairs(tmp_path / "a", "train", split_by_worker=False)))
+    assert not torch.equal(s["nihr"], s["uihr"])
+    seeds = [json.loads(json.dumps(x["json"]))["style_seed"]
+             for x in open_pairs(tmp_path / "a", "train", split_by_worker=False)]
+    assert len(set(seeds)) == 4
+
+
+def test_real_relighting_from_a_labelled_folder(tmp_path):
+    faces = SyntheticFaces(size=64, n_identities=12)
+    rows = ["file,identity,illumination"]
+    for ident in range(12):
+        for light, variant in (("uniform", 0), ("non-uniform", 1)):
+            out = faces.render(np.array([ident]), np.array([0]), lighting=light,
+                               light_seeds=np.array([variant]))
+            name = f"p{ident}/{light}.png"
+            write_image(tmp_path / "faces" / name, out.images[0])
+            rows.append(f"{name},person{ident},{light}")
+    (tmp_path / "faces" / "labels.csv").write_text("\n".join(rows) + "\n")
+    cfg = SynthConfig(source="folder", source_options={"root": str(tmp_path / "faces")},
+                      relight="real", shard_size=4, batch_size=2,
+                      split_fractions=(0.5, 0.0, 0.5))
+    summary = synth(cfg, tmp_path / "out", {"train": 4})
+    assert summary.complete
+    for s in open_pairs(tmp_path / "out", "train", split_by_worker=False):
+        ident = s["json"]["identity"]
+        uniform = decode_png((tmp_path / "faces" / ident.replace("person", "p") /
+                              "uniform.png").read_bytes())
+        import cv2
+        expected = cv2.resize(uniform, (128, 128), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal((s["uihr"].permute(1, 2, 0) * 255).round().numpy(),
+                                      expected)
+        assert s["json"]["landmarks_uihr"] is None  # a folder without landmarks.csv
