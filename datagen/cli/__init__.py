@@ -28,22 +28,13 @@ def main(verbose: bool) -> None:
     setup_logging(verbose)
 
 
-# Command registrations (one line per area module).
-from datagen.cli.rain import stylize_cmd, train_rain_cmd  # noqa: E402
-
-main.add_command(train_rain_cmd)
-main.add_command(stylize_cmd)
-from datagen.cli.faces import faces  # noqa: E402
-
-main.add_command(faces)
+# Command registrations: one module per area, listed explicitly.
 from datagen.cli.align import align_cmd  # noqa: E402
-
-main.add_command(align_cmd)
+from datagen.cli.faces import faces  # noqa: E402
+from datagen.cli.rain import eval_rain_cmd, stylize_cmd, train_rain_cmd  # noqa: E402
 from datagen.cli.shards import inspect_cmd, preview_cmd, verify_cmd  # noqa: E402
-
-main.add_command(inspect_cmd)
-main.add_command(verify_cmd)
-main.add_command(preview_cmd)
 from datagen.cli.synth import synth_cmd  # noqa: E402
 
-main.add_command(synth_cmd)
+for _command in (faces, align_cmd, train_rain_cmd, stylize_cmd, eval_rain_cmd, synth_cmd,
+                 inspect_cmd, verify_cmd, preview_cmd):
+    main.add_command(_command)

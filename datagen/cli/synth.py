@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -54,10 +55,11 @@ def _device(name: str) -> torch.device:
               help="Shard directory (created; re-running resumes it).")
 @click.option("--split", default="all", show_default=True,
               type=click.Choice(["train", "val", "test", "all"]))
-@click.option("--source", default="synthetic", show_default=True,
-              help=f"Face source: {', '.join(sorted(SOURCES))}.")
+@click.option("--source", default="synthetic", show_default=True, metavar="NAME[:ROOT]",
+              help=f"Face source ({', '.join(sorted(SOURCES))}), e.g. "
+                   f"extended_yale_b:/data/CroppedYale.")
 @click.option("--root", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Dataset folder for on-disk sources.")
+              help="Dataset folder for on-disk sources (or give it as NAME:ROOT).")
 @click.option("--rain", "rain", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("models/rain.pt"), show_default=True,
               help="RaIN checkpoint (stage 1), used by --relight rain.")
@@ -81,11 +83,13 @@ def _device(name: str) -> torch.device:
 @click.option("--only", type=int, default=None,
               help="Regenerate just sample INDEX of --split into --out/regenerated/ and compare "
                    "it with the shard holding it.")
+@click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the run summary as JSON (samples per split, samples/s, bytes).")
 def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rain: Path,
               relight: str | None, seed: int, shard_size: int, batch_size: int,
               max_rotation: float, max_translation: float, scale_range: tuple[float, float],
               device: str, workers: int, rank: int | None, world_size: int | None,
-              only: int | None) -> None:
+              only: int | None, metrics: Path | None) -> None:
     """Synthesize training pairs into sharded WebDataset tarballs (schema v1).
 
     Every sample is a pure function of (seed, split, index): the same command gives
@@ -93,6 +97,11 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
     resumes by re-running it. Shard k goes to rank k mod world-size (torchrun's
     RANK/WORLD_SIZE are read when --rank/--world-size are not given).
     """
+    source, _, spec_root = source.partition(":")
+    if spec_root:
+        if root is not None:
+            raise UserInputError("give the dataset folder once: --source NAME:ROOT or --root")
+        root = Path(spec_root)
     config = SynthConfig(
         seed=seed, source=source, source_options={"root": str(root)} if root else {},
         relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None, shard_size=shard_size,
@@ -134,6 +143,19 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
     table.add_row("all", f"{sum(summary.per_split.values()):,}", str(summary.written),
                   str(summary.skipped), f"{summary.samples_per_second:.1f}")
     console.print(table)
+    if metrics is not None:
+        _write_metrics(metrics, summary)
+
+
+def _write_metrics(path: Path, summary) -> None:
+    manifest = summary.manifest
+    size = sum(r.bytes for r in manifest.shards.values())
+    samples = sum(summary.per_split.values())
+    data = {"samples": summary.per_split, "shards": len(manifest.shards),
+            "samples_per_second": round(summary.samples_per_second, 2),
+            "bytes_per_sample": round(size / max(1, samples)), "complete": summary.complete}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _regenerate(config: SynthConfig, device: torch.device, out: Path, split: str,

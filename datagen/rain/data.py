@@ -128,7 +128,7 @@ class MixStream:
 
 
 def embedded_photos() -> list[np.ndarray]:
-    """The photographs scikit-image ships, if it is installed (a test extra), else none."""
+    """The photographs scikit-image (a runtime dependency) ships; none if it is absent."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         return []
@@ -170,14 +170,14 @@ def open_stream(spec: str | None, *, role: Literal["content", "style"], phase: P
                 seed: int = 0) -> ImageStream:
     """Turn a user's source spec into a training stream for ``role``.
 
-    spec: None → the embedded default for the phase (``embedded_streams``);
+    spec: None or ``"embedded"`` → the embedded default for the phase (``embedded_streams``);
     ``"synthetic"`` → synthetic faces, uniformly lit as content and non-uniformly
     lit as style; ``"lighting-fields"`` → procedural lighting fields;
     ``"NAME"`` or ``"NAME:ROOT"`` → ``datagen.sources.open_source(NAME, root=ROOT)``.
     """
     from datagen.sources import open_source  # local: the source table is filled by its modules
 
-    if spec is None:
+    if spec is None or spec == "embedded":
         content, style = embedded_streams(phase, size=size, seed=seed)
         return content if role == "content" else style
     if spec == "synthetic":

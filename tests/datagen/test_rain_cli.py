@@ -35,6 +35,12 @@ def test_train_then_stylize_on_synthetic_faces(tmp_path):
     assert _run(["stylize", "--checkpoint", str(out), "--n", "2", "--samples", "3",
                  "--out", str(again)]).exit_code == 0
     assert grid.read_bytes() == again.read_bytes()  # same seed → same bytes
+    metrics = tmp_path / "rain.json"
+    res = _run(["eval-rain", "--checkpoint", str(out), "--n", "4", "--out", str(metrics)])
+    assert res.exit_code == 0, res.output
+    values = __import__("json").loads(metrics.read_text())
+    assert values["style_dist_content_to_ni"] > 0 and values["content_dist_between_faces"] > 0
+    assert values["perceptual_weights"].startswith("random-init")
 
 
 @pytest.mark.parametrize("args, needle", [

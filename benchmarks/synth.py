@@ -1,0 +1,127 @@
+"""Stage 2 throughput: what the synthesis pipeline costs on top of the relighting model.
+
+Measures, in one run on the same device and batch size:
+  * bare RaIN forward (``datagen.rain.relight`` on a ready batch of 128×128 faces), samples/s;
+  * full ``datagen synth`` (faces, guides, relight, warp, downsample, PNG, tar, manifest),
+    samples/s, at N and at 10×N, each in a fresh process so its peak RSS is its own;
+  * their ratio (target ≥ 0.9), the peak RSS at N vs 10×N (target: flat within 10%),
+    and bytes per sample on disk.
+
+RaIN models are untrained ``RainConfig(width=W)`` for each ``--widths`` entry (0.25 is the
+embedded default, 1.0 the paper's full VGG-19): the cost of a forward pass does not depend
+on the weights. On a small CPU the synthetic renderer (two faces per sample: content and
+guide) costs more than a width-0.25 RaIN, so the ratio is only meaningful next to the
+model size; at paper width the model dominates.
+
+    python benchmarks/synth.py --n 128 --batch-size 32 --workers 1 --widths 0.25 1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+CHILD = """
+import json, resource, sys
+from datagen.synth import SynthConfig, synth
+cfg = SynthConfig(**json.loads(sys.argv[1]))
+s = synth(cfg, sys.argv[2], {"train": int(sys.argv[3])}, workers=int(sys.argv[4]))
+dt = s.seconds  # the shard loop: model loading and start-up are not per-sample costs
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+size = sum(r.bytes for r in s.manifest.shards.values())
+print(json.dumps({"seconds": dt, "samples": s.samples, "rss_mb": rss, "bytes": size}))
+"""
+
+
+def bare_forward(rain_path: str, n: int, batch: int, device: str) -> float:
+    """Samples/s of relight() alone on pre-rendered faces (best of 3 passes)."""
+    from datagen.rain import load_rain, relight
+    from datagen.sources.synthetic import SyntheticFaces
+
+    model = load_rain(rain_path, map_location=device)
+    faces = SyntheticFaces(size=128).render(torch.arange(batch).numpy(),
+                                            torch.zeros(batch, dtype=torch.int64).numpy(),
+                                            lighting="uniform").images
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(255).to(device)
+    z = torch.randn(batch, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    relight(model, x, z=z.to(device))  # warm-up
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(max(1, n // batch)):
+            relight(model, x, z=z.to(device))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return max(1, n // batch) * batch / best
+
+
+def full_synth(config: dict, n: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(config), out, str(n),
+                               str(workers)], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=256, help="samples of the small run (×10 for the big)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0],
+                    help="RaIN width multipliers to measure")
+    ap.add_argument("--skip-big", action="store_true", help="skip the 10×N run")
+    args = ap.parse_args()
+
+    from datagen.rain import Rain, RainConfig, save_checkpoint
+
+    load = os.getloadavg()[0]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for width in args.widths:
+            rain = str(save_checkpoint(Path(tmp) / f"rain{width}.pt", Rain(RainConfig(width=width))))
+            bare = bare_forward(rain, args.n, args.batch_size, args.device)
+            config = {"relight": "rain", "rain_checkpoint": rain, "batch_size": args.batch_size,
+                      "shard_size": 250, "device_type": args.device.split(":")[0]}
+            small = full_synth(config, args.n, args.workers)
+            big = None if args.skip_big or width != args.widths[0] else \
+                full_synth(config, 10 * args.n, args.workers)
+            results.append((width, bare, small, big))
+
+    table = Table(title=f"datagen synth throughput ({args.device}, batch {args.batch_size}, "
+                        f"{args.workers} encode worker(s), torch threads "
+                        f"{torch.get_num_threads()}, load avg {load:.1f} → "
+                        f"{os.getloadavg()[0]:.1f})")
+    for col in ("measurement", "N", "samples/s", "ratio to bare RaIN", "peak RSS MB",
+                "bytes/sample"):
+        table.add_column(col, justify="right")
+    for width, bare, small, big in results:
+        table.add_row(f"bare RaIN forward, width {width} (baseline)", str(args.n), f"{bare:.1f}",
+                      "1.00", "", "")
+        for run, n in ((small, args.n), (big, 10 * args.n)):
+            if run is None:
+                continue
+            rate = run["samples"] / run["seconds"]
+            table.add_row(f"full synth, width {width}", str(n), f"{rate:.1f}",
+                          f"{rate / bare:.2f}", f"{run['rss_mb']:.0f}",
+                          f"{run['bytes'] / run['samples']:.0f}")
+        if big is not None:
+            table.add_row("RSS growth N → 10×N", "", "", "",
+                          f"{100 * (big['rss_mb'] / small['rss_mb'] - 1):+.1f}%", "")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
