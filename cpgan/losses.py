@@ -1,0 +1,210 @@
+"""The five CPGAN losses (supplementary §1) as pure functions, and their weighted sum.
+
+Images are in [-1, 1] (generator range); the frozen perceptual nets take [0, 1],
+so images are mapped with (x + 1) / 2 before them. Default weights are the paper's
+α, β, γ, ζ, ψ = 1, 1e-3, 1e-2, 1, 1e-2 for mse, id, h, ic, adv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cpgan.heatmaps import render_heatmaps
+from cpgan.nets import GeneratorOutput
+from datagen.errors import UserInputError
+from datagen.perceptual import ResNetPoolFeatures, VGGFeatures, channel_mean_std
+
+LOSS_TERMS = ("mse", "id", "h", "ic", "adv")
+_BASE_VARIANTS = {"L-": ("mse",), "L+": ("mse", "id"), "L++": ("mse", "id", "h"),
+                  "L*": ("mse", "id", "h", "adv")}
+_ALIASES = {"L⁻": "L-", "L†": "L+", "L‡": "L++", "L⋆": "L*"}
+# Table 1 of the supplementary: name → terms; "+ic" adds the illumination compensation loss.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    **_BASE_VARIANTS, **{f"{k}+ic": v + ("ic",) for k, v in _BASE_VARIANTS.items()}}
+NORM_EPS = 1e-8  # inside the square root of L_ic's norms: defined gradient at 0
+
+
+def variant_terms(name: str) -> tuple[str, ...]:
+    """Terms of a Table 1 variant ("L-", "L+", "L++", "L*", each optionally "+ic";
+    the paper's symbols L⁻ L† L‡ L⋆ also work), in ``LOSS_TERMS`` order."""
+    base, plus_ic = (name[:-3], True) if name.endswith("+ic") else (name, False)
+    key = _ALIASES.get(base, base) + ("+ic" if plus_ic else "")
+    if key not in VARIANTS:
+        raise UserInputError(f"unknown loss variant {name!r}; choose one of {', '.join(VARIANTS)}")
+    return tuple(t for t in LOSS_TERMS if t in VARIANTS[key])
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Which terms, their weights, and the perceptual nets' options (validated once).
+
+    id_normalize: compare unit-normalised ResNet pool features in L_id (squared distance of
+                  directions, in [0, 4]). The paper's raw squared distance is on the scale
+                  of the network's features: with the seeded random-init fallback (no
+                  pretrained weights offline) that scale is arbitrary (~1e4 here), and at
+                  weight 1e-3 it swamps L_mse. False gives the paper's form.
+    """
+
+    terms: tuple[str, ...] = LOSS_TERMS
+    weight_mse: float = 1.0
+    weight_id: float = 1e-3
+    weight_h: float = 1e-2
+    weight_ic: float = 1.0
+    weight_adv: float = 1e-2
+    heatmap_sigma: float = 1.0
+    perceptual_width: float = 1.0
+    vgg_weights: str | None = None
+    resnet_weights: str | None = None
+    perceptual_seed: int = 0
+    id_normalize: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.terms if t not in LOSS_TERMS]
+        if unknown or "mse" not in self.terms or len(set(self.terms)) != len(self.terms):
+            raise UserInputError(f"loss terms must be distinct names from {', '.join(LOSS_TERMS)} "
+                                 f"including 'mse', got {list(self.terms)}")
+        if any(w < 0 for w in self.weights.values()):
+            raise UserInputError(f"loss weights must be >= 0, got {self.weights}")
+        if self.heatmap_sigma <= 0 or not 0 < self.perceptual_width <= 1:
+            raise UserInputError("loss heatmap_sigma must be > 0 and perceptual_width in (0, 1], "
+                                 f"got {self.heatmap_sigma}, {self.perceptual_width}")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Weight of every term (enabled or not), keyed as ``LOSS_TERMS``."""
+        return {t: getattr(self, f"weight_{t}") for t in LOSS_TERMS}
+
+    @classmethod
+    def for_variant(cls, name: str, **options: object) -> "LossConfig":
+        """A config with the terms of Table 1 variant ``name`` and any other ``options``."""
+        return cls(terms=variant_terms(name), **options)  # type: ignore[arg-type]
+
+
+class LossNets(nn.Module):
+    """Frozen perceptual nets for the enabled terms: ``vgg`` (ic), ``resnet`` (id), else None.
+
+    ``weights_state`` maps "vgg19"/"resnet50" to where the weights came from
+    (file, hub cache or a seeded random init), for checkpoints and metrics.
+    """
+
+    def __init__(self, config: LossConfig) -> None:
+        super().__init__()
+        self.config = config
+        seed, width = config.perceptual_seed, config.perceptual_width
+        self.vgg = (VGGFeatures(width=width, weights=config.vgg_weights, seed=seed)
+                    if "ic" in config.terms else None)
+        self.resnet = (ResNetPoolFeatures(width=width, weights=config.resnet_weights, seed=seed)
+                       if "id" in config.terms else None)
+        self.weights_state = {name: net.weights_state for name, net in
+                              (("vgg19", self.vgg), ("resnet50", self.resnet)) if net is not None}
+
+    def train(self, mode: bool = True) -> "LossNets":
+        return super().train(False)  # frozen nets: always evaluation mode
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return (x + 1) / 2  # [-1, 1] → [0, 1] for the perceptual nets
+
+
+def mse_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L_mse: mean squared error of (B, 3, H, W) images in [-1, 1]; scalar."""
+    return F.mse_loss(sr.float(), hr.float())
+
+
+def identity_loss(nets: LossNets, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L_id: squared difference of ResNet average-pool features (B, D) of sr and hr
+    ((B, 3, H, W) in [-1, 1]): of their directions (``id_normalize``, default) or their
+    mean over elements (the paper's form); the target side carries no gradient. Scalar."""
+    if nets.resnet is None:
+        raise ValueError("identity_loss needs LossNets built with the 'id' term")
+    with torch.no_grad():
+        target = nets.resnet(_unit(hr)).float()
+    pred = nets.resnet(_unit(sr)).float()
+    if nets.config.id_normalize:
+        pred, target = F.normalize(pred, dim=1), F.normalize(target, dim=1)
+        return (pred - target).pow(2).sum(dim=1).mean()
+    return F.mse_loss(pred, target)
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, *,
+                 valid: torch.Tensor | None = None) -> torch.Tensor:
+    """L_h: mean squared error of heatmaps (B, K, h, w), over the samples where ``valid``
+    (B,) bool is True (all if None); zero (with a graph) when no sample is valid."""
+    if pred.shape != target.shape:
+        raise ValueError(f"heatmap shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    per_sample = (pred.float() - target.float()).pow(2).flatten(1).mean(dim=1)  # (B,)
+    if valid is None:
+        return per_sample.mean()
+    if not bool(valid.any()):
+        return per_sample.sum() * 0.0
+    return per_sample[valid].mean()
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    """Per-sample L2 norm over channels of (B, C, 1, 1), eps-safe at 0 → (B,)."""
+    return (x.flatten(1).pow(2).sum(dim=1) + NORM_EPS).sqrt()
+
+
+def illumination_loss(nets: LossNets, sr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """L_ic: Σ_j ‖μ(φ_j(sr)) − μ(φ_j(guide))‖₂ + ‖σ(φ_j(sr)) − σ(φ_j(guide))‖₂,
+    φ_j = VGG relu1_1…relu4_1, per-sample L2 norms over channels averaged over the batch;
+    sr, guide (B, 3, H, W) in [-1, 1]; the guide side carries no gradient. The norms are
+    sqrt(Σ² + 1e-8), so identical inputs give 8·1e-4 rather than exactly 0 but the
+    gradient at 0 stays finite."""
+    if nets.vgg is None:
+        raise ValueError("illumination_loss needs LossNets built with the 'ic' term")
+    with torch.no_grad():
+        targets = [channel_mean_std(f) for f in nets.vgg(_unit(guide))]
+    total = sr.new_zeros((sr.shape[0],), dtype=torch.float32)
+    for feat, (g_mean, g_std) in zip(nets.vgg(_unit(sr)), targets):
+        mean, std = channel_mean_std(feat)
+        total = total + _norm(mean - g_mean) + _norm(std - g_std)
+    return total.mean()
+
+
+def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_adv = −log D(ĥ): non-saturating BCE-with-logits of D's logits on fakes against 1."""
+    fake = fake_logits.float()
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_D = −log D(h) − log(1 − D(ĥ)): BCE-with-logits, real → 1, fake → 0."""
+    real, fake = real_logits.float(), fake_logits.float()
+    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+def generator_loss(config: LossConfig, nets: LossNets, out: GeneratorOutput, *,
+                   uihr: torch.Tensor, guide: torch.Tensor, landmarks: torch.Tensor,
+                   fake_logits: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """L_G = Σ weight_t · L_t over ``config.terms``.
+
+    uihr, guide (B, 3, 128, 128) in [-1, 1]; landmarks (B, K, 2) in 128-px coordinates
+    (samples with any NaN landmark are left out of L_h); fake_logits D(out.sr), needed
+    iff "adv" is a term. Returns (total, {term: unweighted value, ..., "total": value}).
+    """
+    terms: dict[str, torch.Tensor] = {"mse": mse_loss(out.sr, uihr)}
+    if "id" in config.terms:
+        terms["id"] = identity_loss(nets, out.sr, uihr)
+    if "h" in config.terms:
+        size = out.heatmaps.shape[-1]
+        target = render_heatmaps(landmarks.to(out.heatmaps.device), image_size=uihr.shape[-1],
+                                 size=size, sigma=config.heatmap_sigma)
+        valid = ~torch.isnan(landmarks).flatten(1).any(dim=1).to(out.heatmaps.device)
+        terms["h"] = heatmap_loss(out.heatmaps, target, valid=valid)
+    if "ic" in config.terms:
+        terms["ic"] = illumination_loss(nets, out.sr, guide)
+    if "adv" in config.terms:
+        if fake_logits is None:
+            raise ValueError("the 'adv' loss term needs fake_logits = D(out.sr)")
+        terms["adv"] = adversarial_loss(fake_logits)
+    weights = config.weights
+    total = sum(weights[t] * v for t, v in terms.items())
+    logged = {t: float(v.detach()) for t, v in terms.items()}
+    logged["total"] = float(total.detach())
+    return total, logged

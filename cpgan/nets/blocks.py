@@ -1,0 +1,81 @@
+"""Small building blocks shared by the generator and discriminator.
+
+Every convolution is made by :func:`conv`, so spectral normalisation (the paper's
+choice for both G and D) is applied in one place.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+
+def conv(cin: int, cout: int, kernel: int, *, stride: int = 1, sn: bool = True,
+         bias: bool = True) -> nn.Conv2d:
+    """A 'same'-padded ``kernel``×``kernel`` conv, spectrally normalised when ``sn``."""
+    layer = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias)
+    return _spectral_norm(layer) if sn else layer
+
+
+class ResidualBlock(nn.Module):
+    """EDSR-style block: x + conv3×3(ReLU(conv3×3(x))); (B, C, H, W) → same."""
+
+    def __init__(self, channels: int, *, sn: bool = True) -> None:
+        super().__init__()
+        self.conv1 = conv(channels, channels, 3, sn=sn)
+        self.conv2 = conv(channels, channels, 3, sn=sn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+class ChannelAttention(nn.Module):
+    """RCAN channel attention: rescale each channel by a gate from its global average.
+
+    (B, C, H, W) → same; the squeeze goes to ``max(1, C // reduction)`` channels.
+    """
+
+    def __init__(self, channels: int, *, reduction: int = 16, sn: bool = True) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.down = conv(channels, hidden, 1, sn=sn)
+        self.up = conv(hidden, channels, 1, sn=sn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.up(torch.relu(self.down(x.mean(dim=(2, 3), keepdim=True)))))
+        return x * gate  # gate (B, C, 1, 1)
+
+
+class Upsampler(nn.Module):
+    """×2 sub-pixel upsampling: conv3×3 C → 4C, normalisation, PixelShuffle(2), ReLU;
+    (B, C, H, W) → (B, C, 2H, 2W).
+
+    ``norm``: "layer" (GroupNorm with one group: per-sample, so no running statistics,
+    identical in train and eval, no cross-process sync under DDP), "batch" (the
+    released code; the guide and NI streams share these upsamplers, so its running
+    statistics blend both streams) or "none". Some normalisation is needed: with
+    spectral norm on every conv the signal shrinks layer by layer and the generator
+    barely depends on its inputs at init (SAGAN pairs spectral norm with BatchNorm
+    for the same reason).
+    """
+
+    def __init__(self, channels: int, *, norm: str = "layer", sn: bool = True) -> None:
+        super().__init__()
+        self.conv = conv(channels, 4 * channels, 3, sn=sn)
+        self.norm = make_norm(norm, 4 * channels)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.shuffle(self.norm(self.conv(x))))
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """"layer" → GroupNorm(1, C), "batch" → BatchNorm2d(C), "none" → Identity."""
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown normalisation {kind!r}; use layer, batch or none")

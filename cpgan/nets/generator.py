@@ -1,0 +1,95 @@
+"""The CPGAN generator: 16×16 shaded thumbnail + 128×128 guide → 128×128 uniformly-lit face.
+
+Schedule (released code): input conv 5×5 → internal CPNet at 16 → conv 3×3 to
+``width`` → external CPNet@16 → ×2 → external@32 → ×2 → hourglass heatmaps at 64,
+concatenated and reduced back → external@64 → ×2 → residual block → conv 5×5 →
+norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers). The guide, area-downsampled to 16×16, runs through the same trunk
+(shared weights) and the same upsamplers, giving guide features at 16, 32 and 64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cpgan.config import ModelConfig
+from cpgan.nets.blocks import ResidualBlock, Upsampler, conv, make_norm
+from cpgan.nets.external import ExternalCPNet
+from cpgan.nets.hourglass import HeatmapHead
+from cpgan.nets.internal import InternalCPNet
+
+
+@dataclass
+class GeneratorOutput:
+    """sr (B, 3, 128, 128) in [-1, 1]; heatmaps (B, n_landmarks, 64, 64) raw predictions."""
+
+    sr: torch.Tensor
+    heatmaps: torch.Tensor
+
+
+class Generator(nn.Module):
+    """forward(nilr (B, 3, 16, 16), guide (B, 3, H, W), both in [-1, 1]) → GeneratorOutput."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c, w, sn = config.trunk, config.width, config.spectral_norm
+        self.config = config
+        self.stem = conv(3, c, 5, sn=sn)
+        self.internal = InternalCPNet(c, res_blocks=config.res_blocks, sn=sn)
+        self.reduce = conv(c, w, 3, sn=sn)
+        self.external16 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
+        self.up16 = Upsampler(w, norm=config.norm, sn=sn)
+        self.external32 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
+        self.up32 = Upsampler(w, norm=config.norm, sn=sn)
+        self.heatmap_head = HeatmapHead(w, features=config.hourglass_features,
+                                        depth=config.hourglass_depth,
+                                        n_landmarks=config.n_landmarks, sn=sn)
+        self.fuse = conv(w + config.n_landmarks, w, 3, sn=sn)
+        self.external64 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
+        self.up64 = Upsampler(w, norm=config.norm, sn=sn)
+        tail = max(8, w // 4)  # released code: 128 → 32
+        self.refine = ResidualBlock(w, sn=sn)
+        self.tail = conv(w, tail, 5, sn=sn)
+        self.tail_norm = make_norm(config.norm, tail)
+        self.to_rgb = conv(tail, 3, 3, sn=sn)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 16, 16) → (B, width, 16, 16): stem, internal CPNet, reduce.
+
+        Shared by the NI path and the guide path (same weights)."""
+        return self.reduce(self.internal(self.stem(x)))
+
+    def forward_features(self, nilr: torch.Tensor,
+                         guide: torch.Tensor) -> tuple[GeneratorOutput, dict[int, torch.Tensor]]:
+        """As ``forward``, plus the NI-path features by scale {16, 32, 64: (B, width, s, s),
+        128: (B, tail, 128, 128)} for inspection and tests."""
+        _check_image(nilr, "nilr", size=16)
+        _check_image(guide, "guide", size=None)
+        if guide.shape[0] != nilr.shape[0]:
+            raise ValueError(f"guide batch {guide.shape[0]} != nilr batch {nilr.shape[0]}")
+        guide16 = F.interpolate(guide, size=(16, 16), mode="area")  # antialiased downsampling
+        n16, g16 = self.trunk(torch.cat([nilr, guide16])).chunk(2)
+        g32 = self.up16(g16)
+        g64 = self.up32(g32)
+        feats = {16: self.external16(n16, g16)}
+        feats[32] = self.external32(self.up16(feats[16]), g32)
+        x64 = self.up32(feats[32])
+        heatmaps = self.heatmap_head(x64)  # (B, n_landmarks, 64, 64)
+        feats[64] = self.external64(self.fuse(torch.cat([x64, heatmaps], dim=1)), g64)
+        feats[128] = torch.relu(self.tail_norm(self.tail(self.refine(self.up64(feats[64])))))
+        sr = torch.tanh(self.to_rgb(feats[128]))
+        return GeneratorOutput(sr=sr, heatmaps=heatmaps), feats
+
+    def forward(self, nilr: torch.Tensor, guide: torch.Tensor) -> GeneratorOutput:
+        return self.forward_features(nilr, guide)[0]
+
+
+def _check_image(x: torch.Tensor, name: str, *, size: int | None) -> None:
+    if x.dim() != 4 or x.shape[1] != 3 or (size is not None and tuple(x.shape[2:]) != (size, size)):
+        want = f"(B, 3, {size}, {size})" if size else "(B, 3, H, W)"
+        raise ValueError(f"{name} must be {want} in [-1, 1], got {tuple(x.shape)}")
+    if size is None and min(x.shape[2:]) < 16:
+        raise ValueError(f"{name} must be at least 16×16, got {tuple(x.shape)}")

@@ -1,0 +1,185 @@
+"""The five CPGAN losses: zero for identical inputs, positive otherwise, the right terms per
+Table 1 variant, adversarial losses moving the right way."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cpgan.heatmaps import render_heatmaps
+from cpgan.losses import (LOSS_TERMS, VARIANTS, LossConfig, LossNets, adversarial_loss,
+                          discriminator_loss, generator_loss, heatmap_loss, identity_loss,
+                          illumination_loss, mse_loss, variant_terms)
+from cpgan.nets import GeneratorOutput
+from datagen.config import from_mapping
+from datagen.errors import UserInputError
+
+TINY = dict(perceptual_width=0.125)
+
+
+@pytest.fixture(scope="module")
+def nets() -> LossNets:
+    return LossNets(LossConfig(**TINY))
+
+
+def _images(b: int = 2, seed: int = 0, size: int = 64) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, size, size, generator=gen) * 2 - 1
+
+
+def test_mse_zero_iff_identical():
+    a, b = _images(), _images(seed=1)
+    assert mse_loss(a, a) == 0
+    assert mse_loss(a, b) > 0
+
+
+def test_identity_loss_zero_iff_identical(nets):
+    a, b = _images(), _images(seed=1)
+    assert identity_loss(nets, a, a) == 0
+    assert identity_loss(nets, a, b) > 0
+
+
+def test_illumination_loss_near_zero_for_identical_and_finite_gradient(nets):
+    a, b = _images(), _images(seed=1)
+    same = a.clone().requires_grad_(True)
+    loss = illumination_loss(nets, same, a)
+    assert loss < 8 * 1e-4 + 1e-6  # eight eps-safe norms of sqrt(1e-8) each
+    loss.backward()
+    assert torch.isfinite(same.grad).all()
+    assert illumination_loss(nets, a, b) > 100 * loss
+    # a global brightness change is exactly what L_ic measures
+    assert illumination_loss(nets, a * 0.5 - 0.5, a) > 100 * loss
+
+
+def test_illumination_loss_ignores_layout(nets):
+    """L_ic compares channel statistics only, so a spatially shuffled copy scores far lower
+    than a differently lit image (the guide may be any identity)."""
+    a = _images(seed=3)
+    flipped = a.flip(-1)
+    darker = (a + 1) * 0.3 - 1
+    assert illumination_loss(nets, flipped, a) < 0.5 * illumination_loss(nets, darker, a)
+
+
+def test_heatmap_loss_zero_for_rendered_target():
+    lm = torch.rand(2, 68, 2, generator=torch.Generator().manual_seed(0)) * 120 + 4
+    target = render_heatmaps(lm)
+    assert heatmap_loss(target, target) == 0
+    assert heatmap_loss(target.roll(1, dims=-1), target) > 0
+    with pytest.raises(ValueError, match="shapes"):
+        heatmap_loss(target[:, :5], target)
+
+
+def test_heatmap_loss_skips_invalid_samples():
+    target = render_heatmaps(torch.full((2, 68, 2), 64.0))
+    pred = target.clone()
+    pred[1] = 5.0  # garbage for the second sample only
+    valid = torch.tensor([True, False])
+    assert heatmap_loss(pred, target, valid=valid) == 0
+    none = pred.clone().requires_grad_(True)
+    zero = heatmap_loss(none, target, valid=torch.tensor([False, False]))
+    assert zero == 0
+    zero.backward()  # still part of the graph
+    assert none.grad is not None
+
+
+def test_adversarial_losses_move_the_right_way():
+    low, high = torch.full((2, 1, 8, 8), -2.0), torch.full((2, 1, 8, 8), 2.0)
+    assert adversarial_loss(low) > adversarial_loss(high) > 0  # G wants D(fake) high
+    assert discriminator_loss(high, low) < discriminator_loss(low, high)  # D wants real high
+    assert discriminator_loss(high, low) > 0
+    fake = torch.zeros(2, 1, 8, 8, requires_grad=True)
+    adversarial_loss(fake).backward()
+    assert (fake.grad < 0).all()  # descending the loss raises the fake logits
+
+
+def test_variant_terms_match_table_1():
+    assert variant_terms("L-") == ("mse",)
+    assert variant_terms("L+") == ("mse", "id")
+    assert variant_terms("L++") == ("mse", "id", "h")
+    assert variant_terms("L*") == ("mse", "id", "h", "adv")
+    assert variant_terms("L*+ic") == ("mse", "id", "h", "ic", "adv")
+    assert variant_terms("L‡+ic") == variant_terms("L+++ic")
+    with pytest.raises(UserInputError, match="variant"):
+        variant_terms("L#")
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_generator_loss_uses_exactly_the_variant_terms(name):
+    config = LossConfig.for_variant(name, **TINY)
+    nets = LossNets(config)
+    assert (nets.vgg is not None) == ("ic" in config.terms)
+    assert (nets.resnet is not None) == ("id" in config.terms)
+    b = 2
+    gen = torch.Generator().manual_seed(0)
+    sr = (torch.rand(b, 3, 128, 128, generator=gen) * 2 - 1).requires_grad_(True)
+    heat = torch.rand(b, 68, 64, 64, generator=gen).requires_grad_(True)
+    out = GeneratorOutput(sr=sr, heatmaps=heat)
+    uihr, guide = _images(b, 1, 128), _images(b, 2, 128)
+    landmarks = torch.rand(b, 68, 2, generator=gen) * 128
+    fake_logits = sr.mean(dim=(1, 2, 3), keepdim=True).expand(b, 1, 8, 8)
+    total, logged = generator_loss(config, nets, out, uihr=uihr, guide=guide,
+                                   landmarks=landmarks, fake_logits=fake_logits)
+    assert set(logged) == set(config.terms) | {"total"}
+    expect = sum(config.weights[t] * logged[t] for t in config.terms)
+    assert logged["total"] == pytest.approx(expect, rel=1e-5)
+    assert total.item() == pytest.approx(expect, rel=1e-5)
+    assert all(logged[t] > 0 for t in config.terms)
+    total.backward()
+    assert sr.grad.abs().sum() > 0
+    assert (heat.grad is not None and heat.grad.abs().sum() > 0) == ("h" in config.terms)
+    if "adv" in config.terms:
+        with pytest.raises(ValueError, match="fake_logits"):
+            generator_loss(config, nets, out, uihr=uihr, guide=guide, landmarks=landmarks,
+                           fake_logits=None)
+
+
+def test_generator_loss_nan_landmarks_leave_heatmaps_out():
+    config = LossConfig(terms=("mse", "h"))
+    nets = LossNets(config)
+    landmarks = torch.full((2, 68, 2), float("nan"))
+    landmarks[0] = 40.0
+    target = render_heatmaps(landmarks)
+    garbage = target.clone()
+    garbage[1] = 3.0
+    img = _images(2, 0, 128)
+    _, logged = generator_loss(config, nets, GeneratorOutput(img, garbage), uihr=img, guide=img,
+                               landmarks=landmarks, fake_logits=None)
+    assert logged == {"mse": 0.0, "h": 0.0, "total": 0.0}
+
+
+def test_loss_config_validation():
+    assert LossConfig().terms == LOSS_TERMS
+    assert LossConfig().weights == {"mse": 1.0, "id": 1e-3, "h": 1e-2, "ic": 1.0, "adv": 1e-2}
+    with pytest.raises(UserInputError, match="mse"):
+        LossConfig(terms=("id",))
+    with pytest.raises(UserInputError, match="terms"):
+        LossConfig(terms=("mse", "lpips"))
+    with pytest.raises(UserInputError, match="weights"):
+        LossConfig(weight_id=-1.0)
+    cfg = from_mapping(LossConfig, {"terms": ["mse", "ic"], "weight_ic": 2})
+    assert cfg.terms == ("mse", "ic") and cfg.weight_ic == 2.0
+    with pytest.raises(UserInputError, match="unknown config key"):
+        from_mapping(LossConfig, {"weight_lpips": 1.0})
+
+
+def test_loss_nets_are_frozen_and_record_weights(nets):
+    assert set(nets.weights_state) == {"vgg19", "resnet50"}
+    assert all(not p.requires_grad for p in nets.parameters())
+    nets.train()
+    assert not nets.training and not nets.resnet.training
+
+
+def test_identity_loss_normalised_form_is_bounded_and_raw_form_is_the_papers():
+    from cpgan.losses import identity_loss
+
+    g = torch.Generator().manual_seed(3)
+    hr = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    sr = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    normalised = LossNets(LossConfig(**TINY))
+    raw = LossNets(LossConfig(**TINY, id_normalize=False))
+    value = float(identity_loss(normalised, sr, hr))
+    assert 0 < value <= 4  # squared distance of unit vectors
+    with torch.no_grad():
+        f_sr, f_hr = raw.resnet((sr + 1) / 2), raw.resnet((hr + 1) / 2)
+    assert float(identity_loss(raw, sr, hr)) == pytest.approx(float((f_sr - f_hr).pow(2).mean()),
+                                                              rel=1e-5)
