@@ -11,6 +11,7 @@ style image, which is what makes the relighting random.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,10 @@ from datagen.errors import UserInputError
 from datagen.perceptual import VGGFeatures, adain, channel_mean_std
 
 SIGMA_FLOOR = 1e-5  # added after softplus so σ̂ stays > 0 even where softplus underflows
+LIGHT_GRID = 4  # the luminance gain field's resolution: low enough that only broad light fits
+GAIN_MIN, GAIN_MAX = 0.05, 2.0  # deep shadow … a strongly lit side
+TINT_RANGE = 0.2  # log-range of the per-channel tint: mild colour of the light, never a cast
+OUTPUTS = ("lighting", "shading", "image")
 
 
 @dataclass(frozen=True)
@@ -29,11 +34,16 @@ class RainConfig:
     """Everything that defines a RaIN model and how it is trained.
 
     width:        VGG/decoder channel multiplier (1.0 = real VGG-19, 64…512 channels).
-    output:       "image": the decoder's sigmoid output is the relit image (AdaIN/RaIN as
-                  published). "shading": the decoder predicts a per-pixel RGB gain in (0, 2)
-                  that multiplies the content face (relit = face × gain, clamped), i.e. a
-                  new illumination over the same albedo: identity and detail are kept by
-                  construction, so short CPU runs relight instead of blurring.
+    output:       "lighting" (default): the decoder predicts what light can do to a face —
+                  a smooth luminance gain field in [GAIN_MIN, GAIN_MAX] on a LIGHT_GRID ×
+                  LIGHT_GRID grid, upsampled bilinearly, times one global RGB tint per image
+                  (relit = face × gain × tint, clamped). No per-pixel colour is expressible,
+                  so the decoder cannot paint adversarial patterns against a randomly
+                  initialised VGG (the per-pixel heads did: green blobs, colour casts), and a
+                  directional ramp across the face is the easy thing to learn.
+                  "shading": a per-pixel RGB gain in (0, 2) (kept for old checkpoints).
+                  "image": the decoder's sigmoid output is the relit image (AdaIN/RaIN as
+                  published).
     latent_dim:   size of the style latent z.
     mlp_dim:      hidden width of the statistics encoder and decoder MLPs.
     image_size:   training resolution (square, a multiple of 8, ≥ 16).
@@ -49,7 +59,7 @@ class RainConfig:
     """
 
     width: float = 0.25
-    output: Literal["shading", "image"] = "shading"
+    output: Literal["lighting", "shading", "image"] = "lighting"
     latent_dim: int = 64
     mlp_dim: int = 256
     image_size: int = 64
@@ -72,6 +82,9 @@ class RainConfig:
         for name in ("latent_dim", "mlp_dim"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"RaIN {name} must be positive, got {getattr(self, name)}")
+        if self.output not in OUTPUTS:
+            raise UserInputError(f"RaIN output must be one of {', '.join(OUTPUTS)}, got "
+                                 f"{self.output!r}")
         if self.lr <= 0:
             raise UserInputError(f"RaIN lr must be positive, got {self.lr}")
 
@@ -138,6 +151,41 @@ class ImageDecoder(nn.Module):
         raise AssertionError("unreachable")
 
 
+class LightingDecoder(nn.Module):
+    """relu4_1-shaped features (B, c4, h, w) → a luminance gain grid (B, 1, LIGHT_GRID,
+    LIGHT_GRID) in [GAIN_MIN, GAIN_MAX] and an RGB tint (B, 3, 1, 1) with geometric mean 1.
+
+    Two reflection-padded 3×3 convs, then a 1×1 gain conv average-pooled to the grid and
+    a linear tint on the globally pooled features. Zero-initialised heads (see
+    ``Rain._init_trainable``) give gain 1 and tint 1: a fresh model returns its input.
+    """
+
+    def __init__(self, channels: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        c3, c4 = channels[2], channels[3]
+        self.convs = nn.ModuleList([nn.Conv2d(c4, c3, 3), nn.Conv2d(c3, c3, 3)])
+        self.gain = nn.Conv2d(c3, 1, 1)
+        self.tint = nn.Linear(c3, 3)
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = feat
+        for conv in self.convs:
+            h = F.relu(conv(F.pad(h, (1, 1, 1, 1), mode="reflect")))
+        grid = F.adaptive_avg_pool2d(self.gain(h), LIGHT_GRID)  # (B, 1, g, g) logits
+        offset = math.log((1.0 - GAIN_MIN) / (GAIN_MAX - 1.0))  # logit 0 → gain exactly 1
+        gain = GAIN_MIN + (GAIN_MAX - GAIN_MIN) * torch.sigmoid(grid + offset)
+        log_tint = TINT_RANGE * torch.tanh(self.tint(h.mean(dim=(2, 3))))  # (B, 3)
+        log_tint = log_tint - log_tint.mean(dim=1, keepdim=True)  # colour only, no brightness
+        return gain, log_tint.exp()[:, :, None, None]
+
+
+def apply_lighting(content: torch.Tensor, gain: torch.Tensor, tint: torch.Tensor) -> torch.Tensor:
+    """``content`` (B, 3, H, W) in [0, 1] × ``gain`` (B, 1, g, g) upsampled bilinearly to H×W ×
+    ``tint`` (B, 3, 1, 1), clamped to [0, 1]."""
+    field = F.interpolate(gain, size=content.shape[-2:], mode="bilinear", align_corners=False)
+    return (content * field * tint).clamp(0, 1)
+
+
 class Rain(nn.Module):
     """The RaIN model: frozen ``encoder``, trainable ``style_encoder``, ``stats_decoder``, ``decoder``.
 
@@ -154,7 +202,9 @@ class Rain(nn.Module):
         c4 = self.encoder.channels[-1]
         self.style_encoder = StyleEncoder(c4, latent_dim=config.latent_dim, hidden=config.mlp_dim)
         self.stats_decoder = StatsDecoder(c4, latent_dim=config.latent_dim, hidden=config.mlp_dim)
-        self.decoder = ImageDecoder(self.encoder.channels)
+        self.decoder: nn.Module = (LightingDecoder(self.encoder.channels)
+                                   if config.output == "lighting"
+                                   else ImageDecoder(self.encoder.channels))
         self._init_trainable(config.seed)
 
     @property
@@ -174,6 +224,10 @@ class Rain(nn.Module):
         if self.config.output == "shading":  # start as the identity relighting (gain 1)
             with torch.no_grad():
                 self.decoder.convs[-1].weight.zero_()
+        if self.config.output == "lighting":  # gain 1, tint 1: the identity relighting
+            with torch.no_grad():
+                self.decoder.gain.weight.zero_()
+                self.decoder.tint.weight.zero_()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for part in (self.style_encoder, self.stats_decoder, self.decoder)
@@ -189,6 +243,8 @@ class Rain(nn.Module):
     def render(self, feat: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         """Decode relu4_1-shaped ``feat`` into an image (B, 3, H, W) in [0, 1] (see ``output``);
         ``content`` (B, 3, H, W) in [0, 1] is the face being relit."""
+        if self.config.output == "lighting":
+            return apply_lighting(content, *self.decoder(feat))
         logits = self.decoder(feat)
         if self.config.output == "image":
             return torch.sigmoid(logits)
@@ -198,9 +254,9 @@ class Rain(nn.Module):
         """Relight ``content`` (B, 3, H, W) in [0, 1], H and W multiples of 8, with latent
         ``z`` (B, latent_dim): returns (B, 3, H, W) in [0, 1].
 
-        With ``output="shading"`` and a size other than ``image_size``, the gain is
-        computed on the face resized to the training size and upsampled (bilinear) to
-        H×W, so a model trained at 64 px lights a 128 px face the same way while keeping
+        With ``output="lighting"`` or ``"shading"`` and a size other than ``image_size``,
+        the gain is computed on the face resized to the training size and upsampled
+        (bilinear) to H×W, so a model trained at 64 px lights a 128 px face the same way while keeping
         all of its detail (and runs at the cheaper size).
         """
         mean, std = self.stats_decoder(z)
@@ -208,6 +264,8 @@ class Rain(nn.Module):
         if self.config.output == "image" or tuple(content.shape[-2:]) == (size, size):
             return self.render(adain(self.encoder(content)[-1], mean, std), content)
         small = F.interpolate(content, size=(size, size), mode="area")
+        if self.config.output == "lighting":
+            return apply_lighting(content, *self.decoder(adain(self.encoder(small)[-1], mean, std)))
         logits = self.decoder(adain(self.encoder(small)[-1], mean, std))  # (B, 3, size, size)
         logits = F.interpolate(logits, size=content.shape[-2:], mode="bilinear",
                                align_corners=False)

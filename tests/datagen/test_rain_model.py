@@ -4,7 +4,9 @@ import torch
 
 from datagen.errors import UserInputError
 from datagen.rain import Rain, RainConfig, relight
+from datagen.perceptual import adain
 from datagen.rain.data import LightingFieldStream
+from datagen.rain.model import GAIN_MAX, GAIN_MIN, LIGHT_GRID
 from datagen.rain.train import make_optimizer, rain_losses, total_loss
 
 TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16)
@@ -16,10 +18,15 @@ def _make(output: str) -> Rain:
         with torch.no_grad():
             w = net.decoder.convs[-1].weight
             w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(9)) * 0.1)
+    if output == "lighting":  # likewise for the lighting heads
+        gen = torch.Generator().manual_seed(9)
+        with torch.no_grad():
+            for w in (net.decoder.gain.weight, net.decoder.tint.weight):
+                w.copy_(torch.randn(w.shape, generator=gen))
     return net
 
 
-@pytest.fixture(scope="module", params=["shading", "image"])
+@pytest.fixture(scope="module", params=["lighting", "shading", "image"])
 def model(request) -> Rain:
     return _make(request.param)
 
@@ -129,3 +136,32 @@ def test_shading_model_relights_other_sizes_consistently():
     gain_small = torch.nn.functional.interpolate(small / torch.nn.functional.interpolate(
         big, size=16, mode="area").clamp_min(1e-3), size=32, mode="bilinear")
     assert (gain_big - gain_small).abs().median() < 0.1
+
+
+def test_lighting_head_is_a_smooth_luminance_field_times_a_global_tint():
+    model = _make("lighting")
+    faces = _batch(2).clamp_min(0.05)  # away from 0 so out / in is the applied gain
+    z = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        mean, std = model.stats_decoder(z)
+        gain, tint = model.decoder(adain(model.encoder(faces)[-1], mean, std))
+    assert gain.shape == (2, 1, LIGHT_GRID, LIGHT_GRID) and tint.shape == (2, 3, 1, 1)
+    assert float(gain.min()) >= GAIN_MIN and float(gain.max()) <= GAIN_MAX
+    assert float(gain.std()) > 1e-3  # the random head does change the light
+    out = relight(model, faces, z=z)
+    ok = ((out > 1e-4) & (out < 1 - 1e-4)).all(dim=1, keepdim=True)  # no channel clamped
+    ratio = torch.where(ok, out / faces, torch.nan)  # (B, 3, H, W)
+    # the channel ratio is the same at every pixel: one tint per image, no colour blobs
+    chroma = ratio / ratio.nanmean(dim=1, keepdim=True)
+    spread = (chroma - chroma.flatten(2).nanmedian(dim=2).values[:, :, None, None]).abs()
+    assert float(spread.nan_to_num(0).max()) < 1e-3
+    # the luminance gain is a bilinear field on the grid: a pixel step is at most the largest
+    # jump between grid cells spread over the pixels of one cell (a per-pixel gain is not)
+    field = ratio.nanmean(dim=1)  # (B, H, W) = gain × mean tint
+    cell = faces.shape[-1] // LIGHT_GRID
+    for b in range(2):
+        jump = max(float((gain[b, 0, :, 1:] - gain[b, 0, :, :-1]).abs().max()),
+                   float((gain[b, 0, 1:] - gain[b, 0, :-1]).abs().max())) * float(tint[b].max())
+        steps = torch.cat([(field[b, :, 1:] - field[b, :, :-1]).flatten(),
+                           (field[b, 1:] - field[b, :-1]).flatten()]).abs()
+        assert float(steps.nan_to_num(0).max()) <= jump / cell + 1e-4
