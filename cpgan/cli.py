@@ -23,3 +23,8 @@ def main(verbose: bool) -> None:
 
 
 # Command registrations.
+from cpgan.commands import eval_cmd, hallucinate_cmd, train_cmd  # noqa: E402
+
+main.add_command(train_cmd)
+main.add_command(eval_cmd)
+main.add_command(hallucinate_cmd)

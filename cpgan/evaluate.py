@@ -1,0 +1,120 @@
+"""Evaluate a trained CPGAN against bicubic upsampling on a shard split.
+
+PSNR/SSIM are measured on RGB in [0, 1] against UI-HR (the paper's Table 1 metric);
+``identity=True`` adds Table 2's protocol: dlib face embeddings, gallery = the first
+UI-HR image of every identity in the split, probes = every sample's bicubic, CPGAN
+and UI-HR image, rank-1 accuracy per probe kind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cpgan.checkpoint import load_generator
+from cpgan.data import eval_loader
+from cpgan.metrics import psnr, ssim
+from cpgan.nets import Generator
+from datagen.errors import UserInputError
+from datagen.grid import make_grid
+from datagen.imageio import write_image
+
+log = logging.getLogger(__name__)
+GRID_ROWS = 8
+GRID_COLUMNS = ("NI-LR", "bicubic", "CPGAN", "UI-HR", "guide")
+
+
+def bicubic_upsample(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:
+    """(B, 3, 16, 16) in [0, 1] → (B, 3, size, size) bicubic (align_corners False),
+    clamped to [0, 1]."""
+    return F.interpolate(nilr, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+@torch.no_grad()
+def hallucinate_batch(generator: Generator, nilr: torch.Tensor,
+                      guide: torch.Tensor) -> torch.Tensor:
+    """CPGAN output in [0, 1] for nilr (B, 3, 16, 16) and guide (B, 3, 128, 128), both in [0, 1]."""
+    out = generator(nilr * 2 - 1, guide * 2 - 1)
+    return ((out.sr.float() + 1) / 2).clamp(0, 1)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] → (B, H, W, 3) uint8."""
+    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test",
+             out: str | Path, grid: str | Path | None = None, identity: bool = False,
+             max_samples: int | None = None, batch_size: int = 16,
+             device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Measure CPGAN and bicubic on ``split`` and write ``out`` (JSON); returns that dict."""
+    device = torch.device(device)
+    generator, ckpt = load_generator(checkpoint, device=device)
+    sums = {m: {"psnr": 0.0, "ssim": 0.0} for m in ("bicubic", "cpgan")}
+    n = 0
+    grid_rows: list[list[np.ndarray]] = []
+    faces: dict[str, list[np.ndarray]] = {"bicubic": [], "cpgan": [], "uihr": []}
+    ids: list[str] = []
+    for batch in eval_loader(data_dir, split=split, batch_size=batch_size, max_samples=max_samples):
+        nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
+        outputs = {"bicubic": bicubic_upsample(nilr),
+                   "cpgan": hallucinate_batch(generator, nilr, guide)}
+        for name, images in outputs.items():
+            sums[name]["psnr"] += float(psnr(images, uihr).sum())
+            sums[name]["ssim"] += float(ssim(images, uihr).sum())
+        n += len(nilr)
+        images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide}
+        u8 = {k: to_uint8(v) for k, v in images.items()}
+        for i in range(min(len(nilr), GRID_ROWS - len(grid_rows))):
+            grid_rows.append([u8[k][i] for k in ("nilr", "bicubic", "cpgan", "uihr", "guide")])
+        if identity:
+            for k in faces:
+                faces[k].extend(u8[k])
+            ids.extend(batch["identity"])
+    if n == 0:
+        raise UserInputError(f"{data_dir}: split {split!r} has no samples to evaluate")
+    result: dict[str, Any] = {
+        "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "split": split, "n": n,
+        "device": str(device), "weights_state": ckpt.get("weights_state", {}),
+        "loss_terms": list(ckpt["loss_config"]["terms"]),
+        **{name: {k: v / n for k, v in m.items()} for name, m in sums.items()},
+    }
+    if identity:
+        result["identity_rank1"] = identity_rank1(faces, ids)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+    if grid is not None:
+        labels = [list(GRID_COLUMNS)] * len(grid_rows)
+        write_image(grid, make_grid(grid_rows, labels=labels))
+    log.info("%s %s (n=%d): bicubic PSNR %.2f SSIM %.4f | CPGAN PSNR %.2f SSIM %.4f", split,
+             checkpoint, n, result["bicubic"]["psnr"], result["bicubic"]["ssim"],
+             result["cpgan"]["psnr"], result["cpgan"]["ssim"])
+    return result
+
+
+def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str]) -> dict[str, float]:
+    """Table 2 protocol: rank-1 of bicubic, CPGAN and UI-HR probes against a gallery of the
+    first UI-HR image of each identity. faces: kind → (H, W, 3) uint8 images, one per id."""
+    from datagen.identity import FaceEmbedder, rank1_accuracy  # dlib: loaded only when asked
+
+    embedder = FaceEmbedder()
+    first: dict[str, int] = {}
+    for i, who in enumerate(ids):
+        first.setdefault(who, i)
+    uihr_emb = embedder.embed(np.stack(faces["uihr"]))
+    gallery_ids = list(first)
+    gallery = uihr_emb[[first[w] for w in gallery_ids]]
+    scores = {}
+    for kind in ("bicubic", "cpgan", "uihr"):
+        emb = uihr_emb if kind == "uihr" else embedder.embed(np.stack(faces[kind]))
+        scores[kind] = rank1_accuracy(emb, ids, gallery, gallery_ids)
+    log.info("identity rank-1 over %d probes, %d identities: %s", len(ids), len(gallery_ids),
+             ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    return {k: (v if math.isfinite(v) else float("nan")) for k, v in scores.items()}

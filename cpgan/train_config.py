@@ -1,0 +1,58 @@
+"""Training options of CPGAN (the networks' sizes live in ``cpgan.config.ModelConfig``).
+
+Optimiser settings are the paper's: Adam lr 1e-3, β (0.9, 0.999), ε 1e-8, and the
+learning rate multiplied by 0.99 at every epoch boundary. An "epoch" is
+``epoch_samples`` samples drawn from the (resampled, endless) training stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cpgan.config import ModelConfig
+from cpgan.losses import LossConfig
+from datagen.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run's numbers (validated once).
+
+    steps:          total optimisation steps (one D step + one G step each).
+    epoch_samples:  samples per epoch, over all ranks; the lr decays once per epoch.
+    shuffle_buffer: sample shuffle buffer of the stream (per DataLoader worker).
+    amp:            bf16 autocast on CUDA (ignored on CPU).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    batch_size: int = 16
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    lr_decay: float = 0.99
+    epoch_samples: int = 4096
+    steps: int = 1000
+    checkpoint_every: int = 200
+    log_every: int = 10
+    seed: int = 0
+    num_workers: int = 0
+    shuffle_buffer: int = 256
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "epoch_samples", "steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"train config {name} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0 or self.shuffle_buffer < 0:
+            raise UserInputError("train config num_workers and shuffle_buffer must be >= 0")
+        if self.lr <= 0 or not 0 < self.lr_decay <= 1 or len(self.betas) != 2:
+            raise UserInputError(f"train config needs lr > 0, lr_decay in (0, 1] and two betas, "
+                                 f"got {self.lr}, {self.lr_decay}, {self.betas}")
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        """Optimisation steps in one epoch: epoch_samples / (world_size · batch_size), at least 1
+        and a multiple of the DataLoader worker count (each worker yields equal shares)."""
+        workers = max(1, self.num_workers)
+        per_worker = max(1, self.epoch_samples // (world_size * self.batch_size * workers))
+        return per_worker * workers
