@@ -65,10 +65,9 @@ def eval_table(root: Path, params: dict[str, Any]) -> list[str]:
     rows = ["| method | split | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for split in ("val", "test"):
         m = _load(root / "metrics" / f"eval_{split}.json")
-        for method in ("bicubic", "cpgan"):
+        for method, label in (("bicubic", "bicubic"), ("cpgan", f"CPGAN ({terms or '?'})")):
             r = m.get(method, {})
-            rows.append(f"| {method} (ours, {terms or '?'}) | {split} | {_fmt(r.get('psnr'))} | "
-                        f"{_fmt(r.get('ssim'))} |")
+            rows.append(f"| {label} | {split} | {_fmt(r.get('psnr'))} | {_fmt(r.get('ssim'))} |")
     if paper:
         name, mp_psnr, mp_ssim, ca_psnr, ca_ssim = paper
         rows.append(f"| paper {name} | Multi-PIE | {mp_psnr:.3f} | {mp_ssim:.3f} |")
