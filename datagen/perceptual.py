@@ -13,7 +13,6 @@ only width a weights file fits); tests and the embedded default use ~0.125–0.2
 from __future__ import annotations
 
 import logging
-import pickle
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +22,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from datagen.errors import UserInputError
+from datagen.torchfiles import load_file
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,7 @@ def resolve_pretrained(arch: Arch, path: str | Path | None, *,
 def _load_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserInputError(f"{path}: no such {arch} weights file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
-        raise UserInputError(f"{path}: not a readable torch {arch} state dict "
-                             f"({err.__class__.__name__})") from None
+    state = load_file(path, what=f"torch {arch} state dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserInputError(f"{path}: expected a {arch} state dict of tensors")
     return state

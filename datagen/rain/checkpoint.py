@@ -9,8 +9,6 @@ generator states of the training loop), ``phase`` and ``last_losses``.
 
 from __future__ import annotations
 
-import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 from datagen.config import from_mapping, to_dict
 from datagen.errors import UserInputError
 from datagen.rain.model import Rain, RainConfig
+from datagen.torchfiles import read_tagged, save_atomic
 
 KIND = "datagen.rain"
 VERSION = 1
@@ -27,35 +26,18 @@ HOW_TO_MAKE = "make one with `datagen train-rain --phase finetune ... --out PATH
 
 def save_checkpoint(path: str | Path, model: Rain, **extra: Any) -> Path:
     """Write ``model`` plus ``extra`` entries (optimizer, step, rng, ...) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "kind": KIND, "version": VERSION, "config": to_dict(model.config),
         "model": model.state_dict(), "weights_state": model.encoder.weights_state,
         "encoder_pad_mode": model.encoder.pad_mode, **extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_atomic(payload, path)
 
 
 def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict; ``UserInputError`` if missing, unreadable or not a RaIN checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such RaIN checkpoint; {HOW_TO_MAKE}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
-        raise UserInputError(f"{path}: not a readable RaIN checkpoint ({err.__class__.__name__}); "
-                             f"{HOW_TO_MAKE}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != KIND:
-        raise UserInputError(f"{path}: not a RaIN checkpoint (another model's file?); {HOW_TO_MAKE}")
-    if ckpt.get("version") != VERSION:
-        raise UserInputError(f"{path}: RaIN checkpoint version {ckpt.get('version')} is not "
-                             f"supported (this is version {VERSION}); {HOW_TO_MAKE}")
-    return ckpt
+    return read_tagged(path, kind=KIND, version=VERSION, what="RaIN", how_to_make=HOW_TO_MAKE,
+                       map_location=map_location)
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], *, where: str) -> Rain:
