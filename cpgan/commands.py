@@ -12,6 +12,27 @@ from datagen.errors import UserInputError
 PRESETS = ("tiny", "default", "paper")
 
 
+def parse_loss_weights(text: str | None) -> dict[str, float]:
+    """"ic=0.1,adv=0.001" → {"weight_ic": 0.1, "weight_adv": 0.001} (LossConfig fields)."""
+    from cpgan.losses import LOSS_TERMS
+
+    weights: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        term, _, value = item.partition("=")
+        term = term.strip()
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if term not in LOSS_TERMS or weight is None:
+            raise UserInputError(f"--loss-weights: cannot read {item.strip()!r}; write TERM=WEIGHT "
+                                 f"pairs with TERM in {', '.join(LOSS_TERMS)}, e.g. ic=0.1")
+        weights[f"weight_{term}"] = weight
+    return weights
+
+
 @click.command("train")
 @click.option("--data", type=click.Path(path_type=Path), required=True,
               help="shard directory made by `datagen synth` (its train split is used).")
@@ -24,6 +45,9 @@ PRESETS = ("tiny", "default", "paper")
               help="comma-separated loss terms from mse,id,h,ic,adv (default: all five).")
 @click.option("--variant", default=None, metavar="NAME",
               help="a Table 1 loss variant instead of --losses: L-, L+, L++, L*, each +ic.")
+@click.option("--loss-weights", default=None, metavar="TERM=W,...",
+              help="override loss weights, e.g. ic=0.1,adv=0.001 (paper: mse=1, id=1e-3, "
+                   "h=1e-2, ic=1, adv=1e-2).")
 @click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
               help="network sizes: tiny (tests), default (CPU), paper (released code).")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="per rank.")
@@ -44,7 +68,7 @@ PRESETS = ("tiny", "default", "paper")
 @click.option("--no-amp", is_flag=True, help="no bf16 autocast on CUDA.")
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, losses: str | None,
-              variant: str | None, preset: str, batch_size: int, epoch_samples: int, lr: float,
+              variant: str | None, loss_weights: str | None, preset: str, batch_size: int, epoch_samples: int, lr: float,
               checkpoint_every: int, log_every: int, num_workers: int, seed: int,
               perceptual_width: float, vgg_weights: str | None, resnet_weights: str | None,
               resume: bool, device: str, no_amp: bool, no_progress: bool) -> None:
@@ -70,7 +94,8 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
     if losses is not None:
         terms = tuple(t.strip() for t in losses.split(",") if t.strip())
     loss = {"perceptual_width": perceptual_width, "vgg_weights": vgg_weights,
-            "resnet_weights": resnet_weights, **({"terms": list(terms)} if terms else {})}
+            "resnet_weights": resnet_weights, **({"terms": list(terms)} if terms else {}),
+            **parse_loss_weights(loss_weights)}
     values = {"model": to_dict(ModelConfig.preset(preset)), "loss": loss, "batch_size": batch_size,
               "epoch_samples": epoch_samples, "lr": lr, "checkpoint_every": checkpoint_every,
               "log_every": log_every, "num_workers": num_workers, "seed": seed, "amp": not no_amp}

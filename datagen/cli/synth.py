@@ -67,6 +67,9 @@ def _device(name: str) -> torch.device:
               show_default=True,
               help="rain (needs --rain), physical (synthetic render under a random light), or "
                    "real (a real non-uniform photo; sources with lighting labels).")
+@click.option("--split-fractions", nargs=3, type=float, default=(0.8, 0.1, 0.1),
+              show_default=True, metavar="TRAIN VAL TEST",
+              help="Identity fractions of the splits (a stable hash of each identity decides).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--shard-size", default=1000, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
@@ -86,7 +89,8 @@ def _device(name: str) -> torch.device:
 @click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the run summary as JSON (samples per split, samples/s, bytes).")
 def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rain: Path,
-              relight: str | None, seed: int, shard_size: int, batch_size: int,
+              relight: str | None, split_fractions: tuple[float, float, float], seed: int,
+              shard_size: int, batch_size: int,
               max_rotation: float, max_translation: float, scale_range: tuple[float, float],
               device: str, workers: int, rank: int | None, world_size: int | None,
               only: int | None, metrics: Path | None) -> None:
@@ -106,7 +110,7 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
         seed=seed, source=source, source_options={"root": str(root)} if root else {},
         relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None, shard_size=shard_size,
         batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
-        scale_range=tuple(scale_range), device_type=device)
+        scale_range=tuple(scale_range), split_fractions=tuple(split_fractions), device_type=device)
     dev = _device(device)
     if only is not None:
         _regenerate(config, dev, out, "train" if split == "all" else split, only)

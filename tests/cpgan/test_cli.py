@@ -28,13 +28,14 @@ def _one_line_error(result, *fragments):
 def test_train_eval_hallucinate_end_to_end(tiny_shards, tmp_path):
     run = tmp_path / "run"
     result = _run(["train", "--data", str(tiny_shards), "--out", str(run), "--steps", "2",
-                   "--variant", "L-+ic", *TINY])
+                   "--variant", "L-+ic", "--loss-weights", "ic=0.25", *TINY])
     assert result.exit_code == 0, result.output
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["step"] == 2 and ckpt["loss_config"]["terms"] == ["mse", "ic"]
+    assert ckpt["loss_config"]["weight_ic"] == 0.25
     assert (run / "plots" / "train.tsv").read_text().splitlines()[0].startswith("step\tepoch\tlr")
     resumed = _run(["train", "--data", str(tiny_shards), "--out", str(run), "--epochs", "2",
-                    "--variant", "L-+ic", "--resume", *TINY])
+                    "--variant", "L-+ic", "--loss-weights", "ic=0.25", "--resume", *TINY])
     assert resumed.exit_code == 0 and torch.load(run / "last.pt", weights_only=True)["step"] == 4
 
     metrics, grid = tmp_path / "m.json", tmp_path / "grid.png"
@@ -63,6 +64,9 @@ def test_bad_inputs_are_one_line_errors(tiny_shards, tmp_path):
                           "--steps", "1", *TINY]), shard.name, "verification")
     _one_line_error(_run(["train", "--data", str(tiny_shards), "--out", str(tmp_path / "r"),
                           "--steps", "1", "--losses", "mse,fancy", *TINY]), "loss terms")
+    _one_line_error(_run(["train", "--data", str(tiny_shards), "--out", str(tmp_path / "r"),
+                          "--steps", "1", "--loss-weights", "ic:0.1", *TINY]),
+                    "--loss-weights", "ic:0.1")
     torch.save({"kind": "rain", "version": 1}, tmp_path / "rain.pt")
     _one_line_error(_run(["eval", "--checkpoint", str(tmp_path / "rain.pt"), "--data",
                           str(tiny_shards), "--out", str(tmp_path / "m.json")]),

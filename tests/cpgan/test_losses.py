@@ -183,3 +183,33 @@ def test_identity_loss_normalised_form_is_bounded_and_raw_form_is_the_papers():
         f_sr, f_hr = raw.resnet((sr + 1) / 2), raw.resnet((hr + 1) / 2)
     assert float(identity_loss(raw, sr, hr)) == pytest.approx(float((f_sr - f_hr).pow(2).mean()),
                                                               rel=1e-5)
+
+
+def test_illumination_loss_batch_form_pairs_no_output_with_its_own_guide():
+    """"batch" compares batch-mean statistics, so which guide sits beside which output does
+    not matter; the paper's per-sample form does depend on the pairing."""
+    sr, guide = _images(b=4, seed=5), _images(b=4, seed=6)
+    guide[:2] = guide[:2] * 0.3 - 0.7  # two dark guides: the pairing now matters per sample
+    shuffled = guide[[2, 3, 0, 1]]
+    batch = LossNets(LossConfig(**TINY))
+    sample = LossNets(LossConfig(**TINY, ic_reduction="sample"))
+    assert float(illumination_loss(batch, sr, guide)) == pytest.approx(
+        float(illumination_loss(batch, sr, shuffled)), rel=1e-5)
+    assert float(illumination_loss(sample, sr, guide)) != pytest.approx(
+        float(illumination_loss(sample, sr, shuffled)), rel=1e-3)
+
+
+def test_illumination_loss_normalised_form_is_relative_to_the_guide():
+    """Relative norms: each term is ‖Δ‖ / ‖guide‖, about 0.5 for an output at half the
+    guide's brightness (ReLU features scale with the input, up to the biases), so the
+    eight terms stay below 8; the absolute form is the paper's ‖Δ‖, on the features' scale."""
+    a = _images(b=2, seed=7)
+    relative = LossNets(LossConfig(**TINY))
+    absolute = LossNets(LossConfig(**TINY, ic_normalize=False))
+    darker = (a + 1) * 0.5 - 1
+    rel, ab = float(illumination_loss(relative, darker, a)), float(illumination_loss(absolute,
+                                                                                     darker, a))
+    assert 0 < rel < 8
+    assert ab > 0 and ab != pytest.approx(rel, rel=1e-2)
+    with pytest.raises(UserInputError, match="ic_reduction"):
+        LossConfig(ic_reduction="pixel")

@@ -128,12 +128,21 @@ def test_cli_runs_resumes_and_regenerates(tmp_path):
     assert res.exit_code == 0 and "│ 0              │ 2" in res.output  # nothing new, 2 skipped
     res = runner.invoke(main, args + ["--only", "5"])
     assert res.exit_code == 0 and "identical to train/000000005" in res.output
+    # --split-fractions decides which identities a split draws from (and is part of the config)
+    other = tmp_path / "fractions"
+    res = runner.invoke(main, ["synth", "--n", "6", "--out", str(other), "--relight", "physical",
+                               "--batch-size", "3", "--split", "all", "--workers", "0",
+                               "--split-fractions", "0.5", "0", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert load_manifest(other).split_counts() == {"train": 3, "test": 3}
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--source", "nope", "--relight", "physical"], "unknown source 'nope'"),
     (["--rain", "missing.pt"], "RaIN checkpoint not found; make one with `datagen train-rain"),
     (["--relight", "physical", "--n", "0"], "--n must be ≥ 1"),
+    (["--relight", "physical", "--split-fractions", "0.8", "0.1", "0.2"],
+     "split fractions must be non-negative and sum to 1"),
 ])
 def test_bad_input_one_line_and_no_output(tmp_path, extra, message):
     out = tmp_path / "out"
