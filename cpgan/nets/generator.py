@@ -3,8 +3,11 @@
 Schedule (released code): input conv 5×5 → internal CPNet at 16 → conv 3×3 to
 ``width`` → external CPNet@16 → ×2 → external@32 → ×2 → hourglass heatmaps at 64,
 concatenated and reduced back → external@64 → ×2 → residual block → conv 5×5 →
-norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers). The guide, area-downsampled to 16×16, runs through the same trunk
-(shared weights) and the same upsamplers, giving guide features at 16, 32 and 64.
+norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers); with
+``config.global_skip`` (default) the last conv's output is instead added to the bicubic
+upsampling of the input and clamped to [-1, 1]. The guide, area-downsampled to 16×16,
+runs through the same trunk (shared weights) and the same upsamplers, giving guide
+features at 16, 32 and 64.
 """
 
 from __future__ import annotations
@@ -80,11 +83,22 @@ class Generator(nn.Module):
         heatmaps = self.heatmap_head(x64)  # (B, n_landmarks, 64, 64)
         feats[64] = self.external64(self.fuse(torch.cat([x64, heatmaps], dim=1)), g64)
         feats[128] = torch.relu(self.tail_norm(self.tail(self.refine(self.up64(feats[64])))))
-        sr = torch.tanh(self.to_rgb(feats[128]))
+        if self.config.global_skip:
+            base = F.interpolate(nilr, size=feats[128].shape[-2:], mode="bicubic",
+                                 align_corners=False)
+            sr = _clamp_straight_through(base + self.to_rgb(feats[128]))
+        else:
+            sr = torch.tanh(self.to_rgb(feats[128]))
         return GeneratorOutput(sr=sr, heatmaps=heatmaps), feats
 
     def forward(self, nilr: torch.Tensor, guide: torch.Tensor) -> GeneratorOutput:
         return self.forward_features(nilr, guide)[0]
+
+
+def _clamp_straight_through(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to [-1, 1] in the forward pass, identity in the backward pass: outputs are
+    valid images while an out-of-range pixel still gets the gradient that pulls it back."""
+    return x + (x.clamp(-1, 1) - x).detach()
 
 
 def _check_image(x: torch.Tensor, name: str, *, size: int | None) -> None:

@@ -184,3 +184,20 @@ def test_config_validation():
     with pytest.raises(UserInputError, match="unknown config key"):
         from_mapping(ModelConfig, {"trunk": 8, "widht": 4})
     assert from_mapping(ModelConfig, {"disc_widths": [4, 4, 8, 8]}).disc_widths == (4, 4, 8, 8)
+
+
+def test_global_skip_adds_a_residual_to_the_bicubic_input():
+    """With the last conv silenced, the skip generator returns exactly the (clamped) bicubic
+    upsampling of its input; gradients still reach the residual path; the paper preset
+    keeps the released code's tanh output."""
+    g = _seeded(Generator, TINY)
+    g.to_rgb = nn.Conv2d(g.to_rgb.in_channels, 3, 3, padding=1)  # a silent last conv (no SN:
+    nn.init.zeros_(g.to_rgb.weight)                              # σ of a zero weight is 0)
+    nn.init.zeros_(g.to_rgb.bias)
+    nilr, guide = _batch(2)
+    sr = g(nilr, guide).sr
+    bicubic = F.interpolate(nilr, size=(128, 128), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(sr, bicubic.clamp(-1, 1))
+    sr.sum().backward()
+    assert g.to_rgb.bias.grad is not None and g.to_rgb.bias.grad.abs().sum() > 0
+    assert ModelConfig.preset("paper").global_skip is False and TINY.global_skip is True
