@@ -81,3 +81,23 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
 
     shown = _run(dvc + ["metrics", "show", "--json"], repo, env)
     assert "eval_test.json" in shown and "synth.json" in shown
+
+
+def test_table1_experiments_queue_and_run(fresh_clone):
+    """pipelines/table1.py queues the eight loss variants as DVC experiments; one of them,
+    run, reruns only train → evaluate → report and shows up in `dvc exp show`."""
+    repo, env = fresh_clone
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(dvc + ["repro"], repo, env)  # a no-op after the test above; the full run if alone
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "repro", "--allow-empty"], repo, env)
+    _run([sys.executable, "pipelines/table1.py", "--queue-only", "--steps", "2"], repo, env)
+    status = _run(dvc + ["queue", "status"], repo, env)
+    assert status.count("Queued") == 8 and "table1-Lstar-ic" in status
+    _run(dvc + ["queue", "remove", "--all"], repo, env)
+
+    ran = _run(dvc + ["exp", "run", "-n", "table1-check", "-S", "train.losses=mse",
+                      "-S", "train.steps=2"], repo, env)
+    assert _ran(ran) == ["train", "evaluate", "report"]
+    shown = _run(dvc + ["exp", "show", "--md", "--only-changed"], repo, env)
+    assert "table1-check" in shown and "mse" in shown
