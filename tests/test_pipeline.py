@@ -55,6 +55,8 @@ def fresh_clone(tmp_path_factory) -> tuple[Path, dict[str, str]]:
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@localhost",
            "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@localhost"}
     _run(["git", "init", "-q"], repo, env)
+    for key, value in (("user.name", "ci"), ("user.email", "ci@localhost")):  # dvc exp commits
+        _run(["git", "config", key, value], repo, env)
     _run(["git", "add", "-A"], repo, env)
     _run(["git", "commit", "-qm", "fresh"], repo, env)
     return repo, env
