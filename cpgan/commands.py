@@ -68,7 +68,8 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
 @click.option("--no-amp", is_flag=True, help="no bf16 autocast on CUDA.")
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, losses: str | None,
-              variant: str | None, loss_weights: str | None, preset: str, batch_size: int, epoch_samples: int, lr: float,
+              variant: str | None, loss_weights: str | None, preset: str, batch_size: int,
+              epoch_samples: int, lr: float,
               checkpoint_every: int, log_every: int, num_workers: int, seed: int,
               perceptual_width: float, vgg_weights: str | None, resnet_weights: str | None,
               resume: bool, device: str, no_amp: bool, no_progress: bool) -> None:

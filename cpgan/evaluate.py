@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cpgan.checkpoint import load_generator
 from cpgan.data import eval_loader
 from cpgan.metrics import psnr, ssim
 from cpgan.nets import Generator
+from cpgan.nets.blocks import bicubic_upsample
 from datagen.errors import UserInputError
 from datagen.grid import make_grid
 from datagen.imageio import write_image
@@ -31,10 +31,10 @@ GRID_ROWS = 8
 GRID_COLUMNS = ("NI-LR", "bicubic", "CPGAN", "UI-HR", "guide")
 
 
-def bicubic_upsample(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """(B, 3, 16, 16) in [0, 1] → (B, 3, size, size) bicubic (align_corners False),
-    clamped to [0, 1]."""
-    return F.interpolate(nilr, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+def bicubic_baseline(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:
+    """(B, 3, 16, 16) in [0, 1] → (B, 3, size, size): the generator's own bicubic upsampling
+    (``cpgan.nets.blocks.bicubic_upsample``), clamped to [0, 1]."""
+    return bicubic_upsample(nilr, size).clamp(0, 1)
 
 
 @torch.no_grad()
@@ -64,7 +64,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     ids: list[str] = []
     for batch in eval_loader(data_dir, split=split, batch_size=batch_size, max_samples=max_samples):
         nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
-        outputs = {"bicubic": bicubic_upsample(nilr),
+        outputs = {"bicubic": bicubic_baseline(nilr),
                    "cpgan": hallucinate_batch(generator, nilr, guide)}
         for name, images in outputs.items():
             sums[name]["psnr"] += float(psnr(images, uihr).sum())

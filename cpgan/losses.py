@@ -8,6 +8,7 @@ so images are mapped with (x + 1) / 2 before them. Default weights are the paper
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +76,7 @@ class LossConfig:
     perceptual_seed: int = 0
     id_normalize: bool = True
     ic_normalize: bool = True
-    ic_reduction: str = "batch"
+    ic_reduction: Literal["batch", "sample"] = "batch"
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.terms if t not in LOSS_TERMS]
@@ -170,11 +171,11 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
 def illumination_loss(nets: LossNets, sr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     """L_ic: Σ_j ‖μ(φ_j(sr)) − μ(φ_j(guide))‖₂ + ‖σ(φ_j(sr)) − σ(φ_j(guide))‖₂,
     φ_j = VGG relu1_1…relu4_1, L2 norms over channels. ``ic_reduction`` "batch" (default)
-    takes μ and σ as batch means (one set of norms per batch, per rank under DDP), "sample"
-    one set per sample averaged over the batch; with ``ic_normalize`` (default) each norm
-    is divided by the guide's ‖μ‖ or ‖σ‖. sr, guide (B, 3, H, W) in [-1, 1]; the guide side
-    carries no gradient. The norms are sqrt(Σ² + 1e-8), so identical inputs give 8·1e-4
-    (absolute form) rather than exactly 0 but the gradient at 0 stays finite."""
+    takes μ and σ as batch means (one set of norms per batch, per rank under DDP),
+    "sample" one set per sample averaged over the batch; with ``ic_normalize`` (default)
+    each norm is divided by the guide's ‖μ‖ or ‖σ‖. sr, guide (B, 3, H, W) in [-1, 1]; the
+    guide side carries no gradient. The norms are sqrt(Σ² + 1e-8), so identical inputs give
+    8·1e-4 (absolute form) rather than exactly 0 but the gradient at 0 stays finite."""
     if nets.vgg is None:
         raise ValueError("illumination_loss needs LossNets built with the 'ic' term")
     config = nets.config

@@ -7,8 +7,15 @@ choice for both G and D) is applied in one place.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+
+def bicubic_upsample(x: torch.Tensor, size: int = 128) -> torch.Tensor:
+    """(B, C, h, w) → (B, C, size, size), bicubic with align_corners False, unclamped: the
+    base the generator's global skip adds to, and (clamped) the evaluation's baseline."""
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
 
 
 def conv(cin: int, cout: int, kernel: int, *, stride: int = 1, sn: bool = True,

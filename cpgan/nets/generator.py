@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cpgan.config import ModelConfig
-from cpgan.nets.blocks import ResidualBlock, Upsampler, conv, make_norm
+from cpgan.nets.blocks import ResidualBlock, Upsampler, bicubic_upsample, conv, make_norm
 from cpgan.nets.external import ExternalCPNet
 from cpgan.nets.hourglass import HeatmapHead
 from cpgan.nets.internal import InternalCPNet
@@ -84,8 +84,7 @@ class Generator(nn.Module):
         feats[64] = self.external64(self.fuse(torch.cat([x64, heatmaps], dim=1)), g64)
         feats[128] = torch.relu(self.tail_norm(self.tail(self.refine(self.up64(feats[64])))))
         if self.config.global_skip:
-            base = F.interpolate(nilr, size=feats[128].shape[-2:], mode="bicubic",
-                                 align_corners=False)
+            base = bicubic_upsample(nilr, feats[128].shape[-1])
             sr = _clamp_straight_through(base + self.to_rgb(feats[128]))
         else:
             sr = torch.tanh(self.to_rgb(feats[128]))

@@ -108,7 +108,8 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
         root = Path(spec_root)
     config = SynthConfig(
         seed=seed, source=source, source_options={"root": str(root)} if root else {},
-        relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None, shard_size=shard_size,
+        relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None,
+        shard_size=shard_size,
         batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
         scale_range=tuple(scale_range), split_fractions=tuple(split_fractions), device_type=device)
     dev = _device(device)

@@ -8,7 +8,7 @@ import torch
 
 from cpgan.checkpoint import load_generator, read_checkpoint
 from cpgan.config import ModelConfig
-from cpgan.evaluate import bicubic_upsample, evaluate
+from cpgan.evaluate import bicubic_baseline, evaluate
 from cpgan.hallucinate import hallucinate_files
 from cpgan.losses import LossConfig
 from cpgan.train import train
@@ -44,7 +44,7 @@ def test_eval_writes_finite_metrics_for_both_methods_and_a_grid(tiny_shards, tin
 
 def test_bicubic_of_a_constant_image_is_that_constant():
     x = torch.full((1, 3, 16, 16), 0.25)
-    assert torch.allclose(bicubic_upsample(x), torch.full((1, 3, 128, 128), 0.25))
+    assert torch.allclose(bicubic_baseline(x), torch.full((1, 3, 128, 128), 0.25))
 
 
 def test_hallucinate_writes_128px_pngs_with_the_input_stems(tiny_checkpoint, tmp_path):
