@@ -79,7 +79,12 @@ def _device(name: str) -> torch.device:
 @click.option("--scale-range", nargs=2, type=float, default=(0.9, 1.1), show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--workers", default=1, show_default=True,
-              help="PNG-encoding worker processes (0: encode in the main process).")
+              help="Worker processes that load or render the faces ahead of the model and "
+                   "PNG-encode its output (0: all in the main process).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads of the main process, which runs the model [default: "
+                   "torch's choice]. On a CPU, leave cores to the workers: e.g. --threads 1 "
+                   "--workers 1 on 2 cores. Bytes do not depend on it.")
 @click.option("--rank", type=int, default=None, help="This process's rank (default: $RANK or 0).")
 @click.option("--world-size", type=int, default=None,
               help="Number of ranks (default: $WORLD_SIZE or 1).")
@@ -92,8 +97,8 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
               relight: str | None, split_fractions: tuple[float, float, float], seed: int,
               shard_size: int, batch_size: int,
               max_rotation: float, max_translation: float, scale_range: tuple[float, float],
-              device: str, workers: int, rank: int | None, world_size: int | None,
-              only: int | None, metrics: Path | None) -> None:
+              device: str, workers: int, threads: int | None, rank: int | None,
+              world_size: int | None, only: int | None, metrics: Path | None) -> None:
     """Synthesize training pairs into sharded WebDataset tarballs (schema v1).
 
     Every sample is a pure function of (seed, split, index): the same command gives
@@ -113,6 +118,8 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
         batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
         scale_range=tuple(scale_range), split_fractions=tuple(split_fractions), device_type=device)
     dev = _device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if only is not None:
         _regenerate(config, dev, out, "train" if split == "all" else split, only)
         return

@@ -1,11 +1,18 @@
 """The synthesis run: shards as units of work, distributed by rank, resumable, verified.
 
 Shard k of a split holds indices [k·S, (k+1)·S) and belongs to rank k mod W.
-The device renders batches (always full batches of ``batch_size`` starting at a
-shard start, extra samples discarded, so each sample's bytes are a pure
-function of (config, split, index)); worker processes PNG-encode them; the main
-process writes each finished shard atomically and then records it. At most
-``2 × workers`` batches are in flight, so memory does not grow with N.
+Work is always done in full batches of ``batch_size`` starting at a shard start
+(extra samples discarded), so each sample's bytes are a pure function of
+(config, split, index). Each batch goes through three hands:
+
+  worker processes   plan the batch and load its faces (synthetic renders, image
+                     decoding): ``BatchLoader``, ahead of the device;
+  the main process   relights, warps and downsamples it on the device
+                     (``Synthesizer.make``) — the only work left on the device's path;
+  worker processes   PNG-encode it; the main process writes each finished shard
+                     atomically and then records it.
+
+At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from datagen.shards.tarwrite import sha256_file, tar_bytes, write_atomic
 from datagen.sources import SPLITS, FaceSource, open_source
 from datagen.synth.card import write_card
 from datagen.synth.config import SynthConfig
-from datagen.synth.pairs import make_pairs, plan_sample
+from datagen.synth.pairs import LoadedBatch, load_batch, make_pairs, plan_sample
 from datagen.synth.pools import FacePool, make_pool
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,31 @@ class SynthSummary:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
 
+class BatchLoader:
+    """The host half of a config: the face source and its split pools; plans a batch and
+    loads the faces it names. Cheap to build, so every worker process has its own."""
+
+    def __init__(self, config: SynthConfig) -> None:
+        self.config = config
+        options = dict(config.source_options)
+        if config.source == "synthetic":
+            options.setdefault("size", config.hr_size)
+        self.source: FaceSource = open_source(config.source, **options)
+        self._pools: dict[str, FacePool] = {}
+
+    def pool(self, split: str) -> FacePool:
+        if split not in self._pools:
+            self._pools[split] = make_pool(self.source, split, self.config)
+        return self._pools[split]
+
+    def load(self, split: str, start: int) -> LoadedBatch:
+        """Plans and faces of the full batch [start, start + batch_size) of ``split``."""
+        pool = self.pool(split)
+        plans = [plan_sample(self.config, pool, split, i)
+                 for i in range(start, start + self.config.batch_size)]
+        return load_batch(self.config, pool, plans)
+
+
 class Synthesizer:
     """Loaded source, pools and relighting model for one config; makes pairs on ``device``."""
 
@@ -79,10 +111,7 @@ class Synthesizer:
         if self.device.type != config.device_type:
             raise UserInputError(f"synth: config device_type {config.device_type!r} but running "
                                  f"on {self.device}")
-        options = dict(config.source_options)
-        if config.source == "synthetic":
-            options.setdefault("size", config.hr_size)
-        self.source: FaceSource = open_source(config.source, **options)
+        self.loader = BatchLoader(config)
         self.rain: Rain | None = None
         self.rain_sha256: str | None = None
         if config.relight == "rain":
@@ -93,12 +122,6 @@ class Synthesizer:
                                      f"(or use --relight physical)")
             self.rain = load_rain(path, map_location=self.device)
             self.rain_sha256 = sha256_file(path)
-        self._pools: dict[str, FacePool] = {}
-
-    def pool(self, split: str) -> FacePool:
-        if split not in self._pools:
-            self._pools[split] = make_pool(self.source, split, self.config)
-        return self._pools[split]
 
     def header(self) -> dict[str, Any]:
         """What decides the bytes: config (minus the checkpoint's path) and model hashes."""
@@ -108,13 +131,14 @@ class Synthesizer:
         return {"config": config, "generator": f"datagen {__version__}",
                 "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual}}
 
+    def make(self, loaded: LoadedBatch) -> list[PairSample]:
+        """The device half: relight, warp and downsample a loaded batch into pairs."""
+        return make_pairs(self.config, loaded, rain=self.rain, device=self.device,
+                          source_name=self.config.source)
+
     def batch(self, split: str, start: int) -> list[PairSample]:
         """The full batch of samples [start, start + batch_size) of ``split``."""
-        pool = self.pool(split)
-        plans = [plan_sample(self.config, pool, split, i)
-                 for i in range(start, start + self.config.batch_size)]
-        return make_pairs(self.config, pool, plans, rain=self.rain, device=self.device,
-                          source_name=self.config.source)
+        return self.make(self.loader.load(split, start))
 
     def sample(self, split: str, index: int) -> PairSample:
         """Regenerate sample ``index`` of ``split`` alone; equals the one in its shard."""
@@ -124,6 +148,21 @@ class Synthesizer:
         shard_start = index // S * S
         start = shard_start + (index - shard_start) // B * B
         return self.batch(split, start)[index - start]
+
+
+_WORKER_LOADER: BatchLoader | None = None
+
+
+def _init_worker(config: SynthConfig) -> None:
+    """Worker start: one torch thread (the workers are the parallelism), its own loader."""
+    global _WORKER_LOADER
+    torch.set_num_threads(1)
+    _WORKER_LOADER = BatchLoader(config)
+
+
+def _load_in_worker(split: str, start: int) -> LoadedBatch:
+    assert _WORKER_LOADER is not None
+    return _WORKER_LOADER.load(split, start)
 
 
 def encode_batch(samples: list[PairSample]) -> list[tuple[str, bytes]]:
@@ -145,12 +184,16 @@ def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
 
 def preflight(syn: "Synthesizer", out: Path, counts: Mapping[str, int], rank: int,
               world_size: int) -> Manifest | None:
-    """Every check that can fail on user input, before any work: counts, rank, the output
-    directory (writable; no shards of another config). Returns the existing manifest."""
+    """Every check that can fail on user input, before any work: counts, rank, each split's
+    faces, the output directory (writable; no shards of another config). Returns the
+    existing manifest."""
     if sum(counts.values()) <= 0 or any(v < 0 for v in counts.values()):
         raise UserInputError(f"synth: --n must be ≥ 1 (got {dict(counts)})")
     if not 0 <= rank < world_size:
         raise UserInputError(f"synth: rank {rank} not in [0, {world_size})")
+    for split, n in counts.items():
+        if n > 0:
+            syn.loader.pool(split)  # a split without enough identities fails here
     _check_out_dir(out)
     return _existing(out, syn.header())
 
@@ -227,14 +270,18 @@ def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
     return summary
 
 
-def _batches(syn: Synthesizer, jobs: list[ShardJob]) -> Iterator[tuple[ShardJob, bool, list]]:
-    """(job, last batch of the job?, samples) for every batch of every job, in order."""
-    B = syn.config.batch_size
+@dataclass(frozen=True)
+class _Batch:
+    job: ShardJob
+    start: int
+    last: bool  # the job's last batch: its shard is complete after it
+
+
+def _batches(jobs: list[ShardJob], batch_size: int) -> Iterator[_Batch]:
     for job in jobs:
-        starts = list(range(job.start, job.stop, B))
+        starts = range(job.start, job.stop, batch_size)
         for j, start in enumerate(starts):
-            samples = syn.batch(job.split, start)[: job.stop - start]
-            yield job, j == len(starts) - 1, samples
+            yield _Batch(job, start, j == len(starts) - 1)
 
 
 def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
@@ -249,26 +296,42 @@ def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
         return ShardRecord(name=name, split=job.split, first_index=job.start,
                            count=job.stop - job.start, sha256=digest, bytes=len(data))
 
+    def make(b: _Batch, loaded: LoadedBatch) -> list[PairSample]:
+        return syn.make(loaded)[: b.job.stop - b.start]
+
     if workers <= 0:
-        for job, last, samples in _batches(syn, jobs):
-            members.extend(encode_batch(samples))
-            if last:
-                yield finish(job)
+        for b in _batches(jobs, syn.config.batch_size):
+            members.extend(encode_batch(make(b, syn.loader.load(b.job.split, b.start))))
+            if b.last:
+                yield finish(b.job)
         return
-    # fork starts workers without re-importing torch; they only run numpy/OpenCV encoding.
+    # fork starts workers without re-importing torch; spawn (other platforms) rebuilds the
+    # loader from the config in each worker.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool:
-        pending: deque = deque()
-        for job, last, samples in _batches(syn, jobs):
-            pending.append((job, last, pool.apply_async(encode_batch, (samples,))))
-            while len(pending) > 2 * workers:
-                yield from _drain_one(pending, members, finish)
-        while pending:
-            yield from _drain_one(pending, members, finish)
+    todo = _batches(jobs, syn.config.batch_size)
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(syn.config,)) as pool:
+        loading: deque = deque()
+        encoding: deque = deque()
+
+        def load_next() -> None:
+            b = next(todo, None)
+            if b is not None:
+                loading.append((b, pool.apply_async(_load_in_worker, (b.job.split, b.start))))
+
+        for _ in range(2 * workers):
+            load_next()
+        while loading:
+            b, loaded = loading.popleft()
+            load_next()
+            encoding.append((b, pool.apply_async(encode_batch, (make(b, loaded.get()),))))
+            while len(encoding) > 2 * workers:
+                yield from _drain_one(encoding, members, finish)
+        while encoding:
+            yield from _drain_one(encoding, members, finish)
 
 
-def _drain_one(pending: deque, members: list, finish: Callable) -> Iterator[ShardRecord]:
-    job, last, result = pending.popleft()
+def _drain_one(encoding: deque, members: list, finish: Callable) -> Iterator[ShardRecord]:
+    b, result = encoding.popleft()
     members.extend(result.get())
-    if last:
-        yield finish(job)
+    if b.last:
+        yield finish(b.job)

@@ -1,7 +1,9 @@
 """Making pairs: per-sample plans (pure functions of seed, split, index) and batched rendering.
 
 ``plan_sample`` draws every random choice of one sample from its own generator;
-``make_pairs`` turns a batch of plans into ``PairSample``s on the device:
+``load_batch`` fetches the faces a batch of plans names (host work: synthetic
+renders or image decoding, done in worker processes ahead of the device);
+``make_pairs`` turns a loaded batch into ``PairSample``s on the device:
 relight → random affine → antialiased downsample.
 """
 
@@ -17,7 +19,7 @@ from datagen.rain import Rain, relight
 from datagen.shards import PairSample
 from datagen.shards.reader import to_tensor
 from datagen.synth.config import SynthConfig
-from datagen.synth.pools import FacePool, FaceRef
+from datagen.synth.pools import FacePool, FaceRef, Faces
 from datagen.warp import (
     AffineParams,
     affine_matrix,
@@ -67,6 +69,29 @@ def plan_sample(config: SynthConfig, pool: FacePool, split: str, index: int) -> 
     return SamplePlan(split, index, content, guide, relit, style_seed, affine)
 
 
+@dataclass(frozen=True)
+class LoadedBatch:
+    """A batch's host-side half: its plans and the uint8 faces they name, ready for the
+    device. ``relit`` holds the NI-HR faces when they come from the source (physical or
+    real relighting) rather than from RaIN."""
+
+    plans: list[SamplePlan]
+    content: Faces
+    guides: Faces
+    relit: np.ndarray | None
+
+
+def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan]) -> LoadedBatch:
+    """The faces of ``plans`` (uniformly lit content and guides, and source-relit NI-HR)."""
+    relit = None
+    if config.relight == "physical":
+        relit = pool.render_physical([p.content for p in plans], [p.style_seed for p in plans])
+    elif config.relight == "real":
+        relit = pool.load([p.relit for p in plans]).images
+    return LoadedBatch(list(plans), pool.load([p.content for p in plans]),
+                       pool.load([p.guide for p in plans]), relit)
+
+
 def style_latents(style_seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
     """(B, latent_dim) z ~ N(0, I), row b drawn from a generator seeded by style_seeds[b]."""
     rows = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s)))
@@ -90,20 +115,17 @@ def _landmark_list(points: np.ndarray) -> list[list[float]] | None:
     return np.round(points.astype(np.float64), 4).tolist()
 
 
-def make_pairs(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan], *,
-               rain: Rain | None, device: torch.device, source_name: str) -> list[PairSample]:
-    """Render one batch of planned samples into pairs (NI-LR, NI-HR, UI-HR, guide, json)."""
-    content = pool.load([p.content for p in plans])
-    guides = pool.load([p.guide for p in plans])
-    seeds = [p.style_seed for p in plans]
+def make_pairs(config: SynthConfig, batch: LoadedBatch, *, rain: Rain | None,
+               device: torch.device, source_name: str) -> list[PairSample]:
+    """Render one loaded batch into pairs (NI-LR, NI-HR, UI-HR, guide, json) on ``device``."""
+    plans, content, guides = batch.plans, batch.content, batch.guides
     if config.relight == "rain":
         assert rain is not None
-        z = style_latents(seeds, rain.latent_dim).to(device)
+        z = style_latents([p.style_seed for p in plans], rain.latent_dim).to(device)
         nihr = relight(rain, _batch_tensor(content.images, device), z=z)
-    elif config.relight == "physical":
-        nihr = _batch_tensor(pool.render_physical([p.content for p in plans], seeds), device)
     else:
-        nihr = _batch_tensor(pool.load([p.relit for p in plans]).images, device)
+        assert batch.relit is not None
+        nihr = _batch_tensor(batch.relit, device)
     nihr8 = _to_uint8(nihr)
     # Warp the quantised NI-HR, so NI-LR is reproducible from the stored nihr.png + affine.
     matrices = np.stack([affine_matrix(p.affine, config.hr_size) for p in plans])

@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from datagen.cli import main
+from datagen.errors import UserInputError
 from datagen.imageio import decode_png, write_image
 from datagen.rain import Rain, RainConfig, save_checkpoint
 from datagen.shards import load_manifest, open_pairs, verify
@@ -76,6 +77,34 @@ def test_splits_are_identity_disjoint(reference):
 def test_same_bytes_with_two_workers(reference, tmp_path):
     synth(CFG, tmp_path, COUNTS, workers=2)
     assert _digests(tmp_path) == _digests(reference)
+
+
+def test_a_split_without_two_identities_is_refused_before_any_output(tmp_path):
+    cfg = SynthConfig(relight="physical", shard_size=4, batch_size=2,
+                      source_options={"n_identities": 3})
+    with pytest.raises(UserInputError, match="split 'val' has [01] identities"):
+        synth(cfg, tmp_path / "out", {"val": 2})
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_corrupt_image_found_by_a_worker_stops_the_run(tmp_path, workers):
+    # faces are loaded in worker processes: a corrupt file must still end the run with the
+    # same one-line UserInputError naming it, and no shard of that batch recorded
+    faces = SyntheticFaces(size=32, n_identities=8).render(np.arange(8), np.zeros(8, np.int64),
+                                                           lighting="uniform").images
+    for i, img in enumerate(faces):
+        write_image(tmp_path / "faces" / f"p{i}" / "a.png", img)
+    (tmp_path / "faces" / "p6" / "a.png").write_bytes(b"not a png")  # drawn in batch 0
+    rain = save_checkpoint(tmp_path / "rain.pt", Rain(RainConfig(width=0.0625, latent_dim=8,
+                                                                 mlp_dim=16, image_size=32)))
+    cfg = SynthConfig(source="folder", source_options={"root": str(tmp_path / "faces")},
+                      relight="rain", rain_checkpoint=str(rain), shard_size=8, batch_size=8,
+                      split_fractions=(1.0, 0.0, 0.0))
+    with pytest.raises(UserInputError, match="p6/a.png: not a readable image"):
+        synth(cfg, tmp_path / "out", {"train": 8}, workers=workers)
+    assert not list((tmp_path / "out").glob("*.tar"))
+    assert not load_manifest(tmp_path / "out").shards
 
 
 def test_same_bytes_with_two_ranks(reference, tmp_path):
@@ -177,6 +206,13 @@ def test_rain_relighting_path(tmp_path):
     a = synth(cfg, tmp_path / "a", {"train": 4})
     b = synth(cfg, tmp_path / "b", {"train": 4}, workers=1)
     assert a.complete and _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    threads = torch.get_num_threads()
+    try:  # `datagen synth --threads 1`: the model on one thread gives the same bytes
+        torch.set_num_threads(1)
+        synth(cfg, tmp_path / "c", {"train": 4}, workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert _digests(tmp_path / "c") == _digests(tmp_path / "a")
     manifest = load_manifest(tmp_path / "a")
     assert manifest.header["models"]["rain_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     s = next(iter(open_pairs(tmp_path / "a", "train", split_by_worker=False)))
