@@ -8,7 +8,10 @@ Measures, in one run on the same device and batch size:
     and bytes per sample on disk;
   * the face source alone (the two synthetic renders a sample needs: content and guide,
     on one thread, as a worker process makes them), samples/s: the host work that
-    ``--workers`` processes do ahead of the model, beside PNG encoding.
+    ``--workers`` processes do ahead of the model, beside PNG encoding;
+  * full ``datagen synth`` again from a ``folder`` source of the same faces as PNG files
+    (``--folder-faces``): what the pipeline costs when loading a face is a PNG decode,
+    as for real datasets, instead of a procedural render (guides from any face).
 
 RaIN models are untrained ``RainConfig(width=W)`` for each ``--widths`` entry (0.25 is the
 embedded default, 1.0 the paper's full VGG-19): the cost of a forward pass does not depend
@@ -96,11 +99,26 @@ def source_alone(n: int, batch: int) -> float:
     return max(1, n // batch) * batch / best
 
 
+def face_folder(root: Path, identities: int = 64, per_identity: int = 8) -> Path:
+    """A ``folder`` source of synthetic faces written as PNGs, one sub-folder per identity."""
+    from datagen.imageio import write_image
+    from datagen.sources.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces(size=128)
+    for ident in range(identities):
+        images = faces.render(torch.full((per_identity,), ident).numpy(),
+                              torch.arange(per_identity).numpy(), lighting="uniform").images
+        for v, image in enumerate(images):
+            write_image(root / f"id{ident:03d}" / f"{v}.png", image)
+    return root
+
+
 def full_synth(config: dict, n: int, workers: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(config), out, str(n),
-                               str(workers), str(threads)], capture_output=True, text=True,
-                              check=True)
+                               str(workers), str(threads)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"synth run failed ({config}):\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -113,6 +131,10 @@ def main() -> None:
     ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0],
                     help="RaIN width multipliers to measure")
     ap.add_argument("--skip-big", action="store_true", help="skip the 10×N run")
+    ap.add_argument("--guide-gallery", type=int, default=0,
+                    help="datagen synth --guide-gallery for the full runs (0: any face)")
+    ap.add_argument("--folder-faces", action="store_true",
+                    help="also run synth from a folder of the faces as PNG files")
     ap.add_argument("--device-threads", type=int, default=0,
                     help="torch threads of the process that runs the model, in both the bare "
                          "and the full run (0: torch's default). On a small CPU, 1 gives the "
@@ -133,14 +155,23 @@ def main() -> None:
             if source is None:
                 source = source_alone(args.n, args.batch_size)
             config = {"relight": "rain", "rain_checkpoint": rain, "batch_size": args.batch_size,
-                      "shard_size": 250, "device_type": args.device.split(":")[0]}
+                      "shard_size": 250, "device_type": args.device.split(":")[0],
+                      "guide_gallery": args.guide_gallery}
             small = full_synth(config, args.n, args.workers, args.device_threads)
             big = None if args.skip_big or width != args.widths[0] else \
                 full_synth(config, 10 * args.n, args.workers, args.device_threads)
-            results.append((width, bare, small, big))
+            folder = None
+            if args.folder_faces:
+                if not (Path(tmp) / "faces").is_dir():
+                    face_folder(Path(tmp) / "faces")
+                folder = full_synth({**config, "source": "folder", "guide_gallery": 0,
+                                     "source_options": {"root": str(Path(tmp) / "faces")}},
+                                    args.n, args.workers, args.device_threads)
+            results.append((width, bare, small, big, folder))
 
     table = Table(title=f"datagen synth throughput ({args.device}, batch {args.batch_size}, "
-                        f"{args.workers} worker(s), model torch threads "
+                        f"{args.workers} worker(s), guide gallery {args.guide_gallery}, "
+                        f"model torch threads "
                         f"{torch.get_num_threads()}, load avg {load:.1f} → "
                         f"{os.getloadavg()[0]:.1f})")
     for col in ("measurement", "N", "samples/s", "ratio to bare RaIN", "peak RSS MB",
@@ -148,14 +179,15 @@ def main() -> None:
         table.add_column(col, justify="right")
     table.add_row("synthetic face source alone (2 renders/sample, 1 thread)", str(args.n),
                   f"{source:.1f}", "", "", "")
-    for width, bare, small, big in results:
+    for width, bare, small, big, folder in results:
         table.add_row(f"bare RaIN forward, width {width} (baseline)", str(args.n), f"{bare:.1f}",
                       "1.00", "", "")
-        for run, n in ((small, args.n), (big, 10 * args.n)):
+        for run, n, what in ((small, args.n, ""), (big, 10 * args.n, ""),
+                             (folder, args.n, ", folder of PNG faces")):
             if run is None:
                 continue
             rate = run["samples"] / run["seconds"]
-            table.add_row(f"full synth, width {width}", str(n), f"{rate:.1f}",
+            table.add_row(f"full synth, width {width}{what}", str(n), f"{rate:.1f}",
                           f"{rate / bare:.2f}", f"{run['rss_mb']:.0f}",
                           f"{run['bytes'] / run['samples']:.0f}")
         if big is not None:

@@ -70,6 +70,10 @@ def _device(name: str) -> torch.device:
 @click.option("--split-fractions", nargs=3, type=float, default=(0.8, 0.1, 0.1),
               show_default=True, metavar="TRAIN VAL TEST",
               help="Identity fractions of the splits (a stable hash of each identity decides).")
+@click.option("--guide-gallery", default=0, show_default=True, metavar="K",
+              help="0: each guide is any uniformly lit face of the split (the paper). K ≥ 2: "
+                   "guides come from a fixed gallery of K faces per split, loaded once per "
+                   "worker — about half the face loads for the synthetic source.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--shard-size", default=1000, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
@@ -94,7 +98,8 @@ def _device(name: str) -> torch.device:
 @click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the run summary as JSON (samples per split, samples/s, bytes).")
 def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rain: Path,
-              relight: str | None, split_fractions: tuple[float, float, float], seed: int,
+              relight: str | None, split_fractions: tuple[float, float, float],
+              guide_gallery: int, seed: int,
               shard_size: int, batch_size: int,
               max_rotation: float, max_translation: float, scale_range: tuple[float, float],
               device: str, workers: int, threads: int | None, rank: int | None,
@@ -116,7 +121,8 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
         relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None,
         shard_size=shard_size,
         batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
-        scale_range=tuple(scale_range), split_fractions=tuple(split_fractions), device_type=device)
+        scale_range=tuple(scale_range), split_fractions=tuple(split_fractions),
+        guide_gallery=guide_gallery, device_type=device)
     dev = _device(device)
     if threads is not None:
         torch.set_num_threads(threads)

@@ -28,6 +28,11 @@ class SynthConfig:
     max_rotation:     degrees; ``scale_range`` and ``max_translation`` (fraction of hr_size)
                       complete the random affine.
     split_fractions:  identity fractions of train/val/test.
+    guide_gallery:    0: each guide is any uniformly lit face of the split (the paper);
+                      K > 0: guides come from a fixed gallery of K faces (K identities)
+                      per split, drawn
+                      once from (seed, split) and loaded once per worker — for sources
+                      where loading a face is costly (synthetic renders), half the loads.
     device_type:      "cpu" or "cuda" — float results differ between them, so it is part
                       of what decides the bytes.
     """
@@ -45,6 +50,7 @@ class SynthConfig:
     scale_range: tuple[float, float] = (0.9, 1.1)
     max_translation: float = 0.05
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    guide_gallery: int = 0
     device_type: Literal["cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:
@@ -63,6 +69,9 @@ class SynthConfig:
         if self.relight == "physical" and self.source != "synthetic":
             raise UserInputError("synth: --relight physical needs --source synthetic (only it "
                                  "can render the same face under another light)")
+        if self.guide_gallery < 0 or self.guide_gallery == 1:
+            raise UserInputError(f"synth: guide_gallery must be 0 (any face) or ≥ 2, got "
+                                 f"{self.guide_gallery}")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise UserInputError(f"synth: scale_range must be 0 < low ≤ high, got "
                                  f"{self.scale_range}")

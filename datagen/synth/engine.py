@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import torch
 
 from datagen import __version__
@@ -46,8 +47,9 @@ from datagen.shards.tarwrite import sha256_file, tar_bytes, write_atomic
 from datagen.sources import SPLITS, FaceSource, open_source
 from datagen.synth.card import write_card
 from datagen.synth.config import SynthConfig
-from datagen.synth.pairs import LoadedBatch, load_batch, make_pairs, plan_sample
-from datagen.synth.pools import FacePool, make_pool
+from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pairs, \
+    plan_sample
+from datagen.synth.pools import FacePool, FaceRef, make_pool
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +90,23 @@ class BatchLoader:
             options.setdefault("size", config.hr_size)
         self.source: FaceSource = open_source(config.source, **options)
         self._pools: dict[str, FacePool] = {}
+        self._galleries: dict[str, list[FaceRef]] = {}
+        self._guides: dict[FaceRef, tuple[np.ndarray, np.ndarray]] = {}
 
     def pool(self, split: str) -> FacePool:
         if split not in self._pools:
             self._pools[split] = make_pool(self.source, split, self.config)
+            if self.config.guide_gallery:
+                self._galleries[split] = guide_gallery(self.config, self._pools[split], split)
         return self._pools[split]
 
     def load(self, split: str, start: int) -> LoadedBatch:
         """Plans and faces of the full batch [start, start + batch_size) of ``split``."""
         pool = self.pool(split)
-        plans = [plan_sample(self.config, pool, split, i)
+        gallery = self._galleries.get(split)
+        plans = [plan_sample(self.config, pool, split, i, gallery)
                  for i in range(start, start + self.config.batch_size)]
-        return load_batch(self.config, pool, plans)
+        return load_batch(self.config, pool, plans, self._guides if gallery else None)
 
 
 class Synthesizer:

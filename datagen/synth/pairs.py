@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from datagen.errors import UserInputError
 from datagen.rain import Rain, relight
 from datagen.shards import PairSample
 from datagen.shards.reader import to_tensor
@@ -32,6 +33,7 @@ from datagen.warp import (
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 MAX_GUIDE_DRAWS = 1000
+GALLERY_TAG = 0x6A11E7  # separates the gallery's generator from every sample's
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,28 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_IDS[split], index]))
 
 
-def plan_sample(config: SynthConfig, pool: FacePool, split: str, index: int) -> SamplePlan:
+def guide_gallery(config: SynthConfig, pool: FacePool, split: str) -> list[FaceRef]:
+    """The ``config.guide_gallery`` faces, of as many identities, that the guides of
+    ``split`` are drawn from: a pure function of (seed, split)."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, SPLIT_IDS[split],
+                                                        GALLERY_TAG]))
+    faces: dict[str, FaceRef] = {}
+    for _ in range(MAX_GUIDE_DRAWS * config.guide_gallery):
+        face = pool.draw(rng)
+        faces.setdefault(face.identity, face)
+        if len(faces) == config.guide_gallery:
+            return list(faces.values())
+    raise UserInputError(f"split {split!r}: found only {len(faces)} identities for a guide "
+                         f"gallery of {config.guide_gallery}; use a smaller --guide-gallery")
+
+
+def plan_sample(config: SynthConfig, pool: FacePool, split: str, index: int,
+                gallery: Sequence[FaceRef] | None = None) -> SamplePlan:
+    """Every random choice of sample ``index``; guides from ``gallery`` when one is given."""
     rng = sample_rng(config.seed, split, index)
     content = pool.draw(rng)
     for _ in range(MAX_GUIDE_DRAWS):
-        guide = pool.draw(rng)
+        guide = gallery[int(rng.integers(len(gallery)))] if gallery else pool.draw(rng)
         if guide.identity != content.identity:
             break
     else:  # pragma: no cover - pools hold ≥ 2 identities, so this needs absurd luck
@@ -81,15 +100,27 @@ class LoadedBatch:
     relit: np.ndarray | None
 
 
-def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan]) -> LoadedBatch:
-    """The faces of ``plans`` (uniformly lit content and guides, and source-relit NI-HR)."""
+def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
+               guide_cache: dict[FaceRef, tuple[np.ndarray, np.ndarray]] | None = None
+               ) -> LoadedBatch:
+    """The faces of ``plans`` (uniformly lit content and guides, and source-relit NI-HR).
+    With ``guide_cache`` (a guide gallery), each guide is loaded once and kept there."""
     relit = None
     if config.relight == "physical":
         relit = pool.render_physical([p.content for p in plans], [p.style_seed for p in plans])
     elif config.relight == "real":
         relit = pool.load([p.relit for p in plans]).images
-    return LoadedBatch(list(plans), pool.load([p.content for p in plans]),
-                       pool.load([p.guide for p in plans]), relit)
+    refs = [p.guide for p in plans]
+    if guide_cache is None:
+        guides = pool.load(refs)
+    else:
+        missing = list(dict.fromkeys(r for r in refs if r not in guide_cache))
+        if missing:  # faces do not depend on the batch they are loaded in
+            loaded = pool.load(missing)
+            guide_cache.update(zip(missing, zip(loaded.images, loaded.landmarks)))
+        guides = Faces(np.stack([guide_cache[r][0] for r in refs]),
+                       np.stack([guide_cache[r][1] for r in refs]))
+    return LoadedBatch(list(plans), pool.load([p.content for p in plans]), guides, relit)
 
 
 def style_latents(style_seeds: Sequence[int], latent_dim: int) -> torch.Tensor:

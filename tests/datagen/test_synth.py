@@ -107,6 +107,29 @@ def test_a_corrupt_image_found_by_a_worker_stops_the_run(tmp_path, workers):
     assert not load_manifest(tmp_path / "out").shards
 
 
+def test_guide_gallery_draws_guides_from_k_faces_with_the_same_bytes_for_any_workers(tmp_path):
+    cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7, guide_gallery=3,
+                      source_options={"n_identities": 40})
+    a = synth(cfg, tmp_path / "a", COUNTS, workers=0)
+    synth(cfg, tmp_path / "b", COUNTS, workers=2)
+    assert a.complete and _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    samples = list(open_pairs(tmp_path / "a", "train", split_by_worker=False))
+    guides = {s["json"]["guide_identity"] for s in samples}
+    assert 2 <= len(guides) <= 3
+    assert all(s["json"]["guide_identity"] != s["json"]["identity"] for s in samples)
+    # the same guide identity is the same picture wherever it appears
+    by_identity: dict[str, torch.Tensor] = {}
+    for s in samples:
+        first = by_identity.setdefault(s["json"]["guide_identity"], s["guide"])
+        assert torch.equal(first, s["guide"])
+    # the gallery is part of the config: its shards do not mix with those made without one
+    assert cfg == SynthConfig(**{**CFG.__dict__, "guide_gallery": 3})
+    with pytest.raises(UserInputError, match="differs in guide_gallery"):
+        synth(CFG, tmp_path / "a", COUNTS)
+    with pytest.raises(UserInputError, match="guide_gallery must be 0"):
+        SynthConfig(relight="physical", guide_gallery=1)
+
+
 def test_same_bytes_with_two_ranks(reference, tmp_path):
     first = synth(CFG, tmp_path, COUNTS, rank=1, world_size=2)
     assert not first.complete and (tmp_path / "manifest.d").is_dir()
