@@ -87,8 +87,8 @@ def _device(name: str) -> torch.device:
                    "PNG-encode its output (0: all in the main process).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch threads of the main process, which runs the model [default: "
-                   "torch's choice]. On a CPU, leave cores to the workers: e.g. --threads 1 "
-                   "--workers 1 on 2 cores. Bytes do not depend on it.")
+                   "torch's choice]. On a CPU, leave cores to the workers: --threads 1 "
+                   "--workers 2 was fastest on 2 cores. Bytes do not depend on it.")
 @click.option("--rank", type=int, default=None, help="This process's rank (default: $RANK or 0).")
 @click.option("--world-size", type=int, default=None,
               help="Number of ranks (default: $WORLD_SIZE or 1).")

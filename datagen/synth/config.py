@@ -29,10 +29,10 @@ class SynthConfig:
                       complete the random affine.
     split_fractions:  identity fractions of train/val/test.
     guide_gallery:    0: each guide is any uniformly lit face of the split (the paper);
-                      K > 0: guides come from a fixed gallery of K faces (K identities)
-                      per split, drawn
-                      once from (seed, split) and loaded once per worker — for sources
-                      where loading a face is costly (synthetic renders), half the loads.
+                      K ≥ 2: guides come from a fixed gallery of K faces (K identities)
+                      per split, drawn once from (seed, split) and loaded once per
+                      worker — where loading a face is costly (synthetic renders), half
+                      the loads.
     device_type:      "cpu" or "cuda" — float results differ between them, so it is part
                       of what decides the bytes.
     """
