@@ -156,7 +156,8 @@ def main() -> None:
                 source = source_alone(args.n, args.batch_size)
             config = {"relight": "rain", "rain_checkpoint": rain, "batch_size": args.batch_size,
                       "shard_size": 250, "device_type": args.device.split(":")[0],
-                      "guide_gallery": args.guide_gallery}
+                      "guide_gallery": args.guide_gallery,
+                      "threads": torch.get_num_threads()}  # the model's, as in the bare run
             small = full_synth(config, args.n, args.workers, args.device_threads)
             big = None if args.skip_big or width != args.widths[0] else \
                 full_synth(config, 10 * args.n, args.workers, args.device_threads)

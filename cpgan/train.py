@@ -182,7 +182,8 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         log.info("resuming %s at step %d (epoch %d)", ckpt_path, step, epoch)
     elif resume:
-        log.info("%s does not exist yet: starting a fresh run", ckpt_path)
+        raise UserInputError(f"{ckpt_path}: nothing to resume (no checkpoint in {out_dir}); "
+                             f"start the run without --resume")
 
     gen_model: nn.Module = generator
     disc_model: nn.Module = discriminator

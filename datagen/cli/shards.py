@@ -46,17 +46,40 @@ def inspect_cmd(directory: Path, quick: bool) -> None:
 
 @click.command("verify")
 @shard_dir
-def verify_cmd(directory: Path) -> None:
+@click.option("--regenerate", "regenerate_k", type=click.IntRange(min=1), default=None,
+              metavar="K", help="Also re-make K random samples from the manifest's config and "
+              "report how far each is from the stored one (max |Δ| in uint8 levels, share of "
+              "pixels): 0 on the machine that made the shards.")
+@click.option("--rain", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("models/rain.pt"), show_default=True,
+              help="The RaIN checkpoint the shards were made with (for --regenerate).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where --regenerate runs; the manifest's device type must match.")
+def verify_cmd(directory: Path, regenerate_k: int | None, rain: Path, device: str) -> None:
     """Check every shard against the manifest; exit 1 naming each bad shard."""
     report = verify(directory)
-    if report.ok:
-        click.echo(f"{directory}: {report.shards_ok} shards verified")
+    if not report.ok:
+        for name, why in report.problems.items():
+            click.echo(f"{directory / name}: {why}", err=True)
+        click.echo(f"{directory}: {len(report.problems)} problem(s), {report.shards_ok} shards "
+                   f"ok; re-run the `datagen synth` command that made it to redo bad shards",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"{directory}: {report.shards_ok} shards verified")
+    if regenerate_k is None:
         return
-    for name, why in report.problems.items():
-        click.echo(f"{directory / name}: {why}", err=True)
-    click.echo(f"{directory}: {len(report.problems)} problem(s), {report.shards_ok} shards ok; "
-               f"re-run the `datagen synth` command that made it to redo bad shards", err=True)
-    sys.exit(1)
+    from datagen.synth.regenerate import regenerate  # loads torch models: only when asked
+
+    diffs = regenerate(directory, regenerate_k, rain=rain, device=device)
+    for diff in diffs:
+        click.echo(diff.describe())
+    bad = [d for d in diffs if not d.identical]
+    worst = max((d.max_delta for d in bad), default=0)
+    share = sum(d.differing for d in diffs) / len(diffs)
+    click.echo(f"regenerated {len(diffs)} samples: {len(diffs) - len(bad)} identical; max |Δ| "
+               f"{worst} levels; {share:.4%} of pixels differ")
+    if bad:
+        sys.exit(1)
 
 
 @click.command("preview")

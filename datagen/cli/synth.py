@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 from pathlib import Path
 
 import click
@@ -22,6 +21,7 @@ from rich.table import Table
 from datagen.cli.base import console
 from datagen.errors import UserInputError
 from datagen.shards import shard_name
+from datagen.shards.compare import compare_sample, sample_members
 from datagen.sources import SOURCES
 from datagen.synth import SynthConfig, Synthesizer, synth
 from datagen.synth.engine import preflight
@@ -85,10 +85,11 @@ def _device(name: str) -> torch.device:
 @click.option("--workers", default=1, show_default=True,
               help="Worker processes that load or render the faces ahead of the model and "
                    "PNG-encode its output (0: all in the main process).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch threads of the main process, which runs the model [default: "
-                   "torch's choice]. On a CPU, leave cores to the workers: --threads 1 "
-                   "--workers 2 was fastest on 2 cores. Bytes do not depend on it.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads the model always runs with. Part of the config: CPU "
+                   "kernels round differently per thread count, so a resume must use the "
+                   "same. On a CPU, leave cores to the workers: --threads 1 --workers 2 was "
+                   "fastest on 2 cores.")
 @click.option("--rank", type=int, default=None, help="This process's rank (default: $RANK or 0).")
 @click.option("--world-size", type=int, default=None,
               help="Number of ranks (default: $WORLD_SIZE or 1).")
@@ -102,13 +103,13 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
               guide_gallery: int, seed: int,
               shard_size: int, batch_size: int,
               max_rotation: float, max_translation: float, scale_range: tuple[float, float],
-              device: str, workers: int, threads: int | None, rank: int | None,
+              device: str, workers: int, threads: int, rank: int | None,
               world_size: int | None, only: int | None, metrics: Path | None) -> None:
     """Synthesize training pairs into sharded WebDataset tarballs (schema v1).
 
-    Every sample is a pure function of (seed, split, index): the same command gives
-    byte-identical shards whatever --workers or ranks, and an interrupted run
-    resumes by re-running it. Shard k goes to rank k mod world-size (torchrun's
+    Every sample is a pure function of (config, split, index) on a given torch
+    version and device: the same command gives byte-identical shards whatever
+    --workers or ranks, and an interrupted run resumes by re-running it. Shard k goes to rank k mod world-size (torchrun's
     RANK/WORLD_SIZE are read when --rank/--world-size are not given).
     """
     source, _, spec_root = source.partition(":")
@@ -122,10 +123,8 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
         shard_size=shard_size,
         batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
         scale_range=tuple(scale_range), split_fractions=tuple(split_fractions),
-        guide_gallery=guide_gallery, device_type=device)
+        guide_gallery=guide_gallery, device_type=device, threads=threads)
     dev = _device(device)
-    if threads is not None:
-        torch.set_num_threads(threads)
     if only is not None:
         _regenerate(config, dev, out, "train" if split == "all" else split, only)
         return
@@ -189,11 +188,8 @@ def _regenerate(config: SynthConfig, device: torch.device, out: Path, split: str
     if not shard.is_file():
         click.echo(f"wrote {target}/{split}-{index:09d}.* (no shard {shard.name} to compare)")
         return
-    with tarfile.open(shard) as tar:
-        stored = {m.name: tar.extractfile(m).read() for m in tar.getmembers()
-                  if m.name.startswith(sample.key + ".")}
-    same = stored == dict(members)
-    click.echo(f"wrote {target}/{split}-{index:09d}.*; "
-               f"{'identical to' if same else 'DIFFERS from'} {sample.key} in {shard.name}")
-    if not same:
+    made = {name.split(".", 1)[1]: data for name, data in members}
+    diff = compare_sample(sample.key, sample_members(shard, sample.key), made)
+    click.echo(f"wrote {target}/{split}-{index:09d}.*; {diff.describe()} (vs {shard.name})")
+    if not diff.identical:
         raise SystemExit(1)

@@ -173,7 +173,8 @@ def _start_state(config: RainConfig, *, out: Path, init: str | Path | None, resu
                 "step": int(ckpt["step"]), "last_losses": ckpt.get("last_losses", {}),
                 "gen": gen, "rng": rng}
     if resume:
-        log.info("%s does not exist yet: starting a fresh run", out)
+        raise UserInputError(f"{out}: nothing to resume (no such checkpoint); start the run "
+                             f"without --resume")
     if init is not None:
         ckpt = read_checkpoint(init)
         base = from_mapping(RainConfig, ckpt["config"], where=str(init))

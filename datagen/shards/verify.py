@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datagen.errors import UserInputError
-from datagen.shards.manifest import Manifest, load_manifest
+from datagen.shards.manifest import MANIFEST_NAME, PARTS_DIR, Manifest, load_manifest
 from datagen.shards.schema import MEMBER_SUFFIXES, SHARD_PATTERN, sample_key
 from datagen.shards.tarwrite import is_temp, sha256_file
 
@@ -53,6 +53,12 @@ def verify(folder: str | Path, *, deep: bool = True) -> VerifyReport:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserInputError(f"{folder}: no such shard directory")
+    if not (folder / MANIFEST_NAME).exists() and not (folder / PARTS_DIR).exists():
+        tars = len(list(folder.glob("*.tar")))
+        raise UserInputError(f"{folder}: no {MANIFEST_NAME} and " + (
+            f"{tars} shard(s) without one: their records are lost; remake them with the "
+            f"`datagen synth` command into a new --out" if tars else
+            f"no shards: not a shard directory; make one with `datagen synth --out {folder}`"))
     try:
         manifest = load_manifest(folder)
     except UserInputError as err:

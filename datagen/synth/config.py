@@ -35,6 +35,12 @@ class SynthConfig:
                       the loads.
     device_type:      "cpu" or "cuda" — float results differ between them, so it is part
                       of what decides the bytes.
+    threads:          torch intra-op threads the device half (relight, warp, downsample)
+                      always runs with, whatever the process's own setting. CPU kernels
+                      split their float sums by thread count, so a value near a .5 boundary
+                      can round to another uint8 level: the count is part of the config
+                      (and a resume with another count is refused) rather than a promise
+                      that it does not matter. The host half (loading) always uses 1.
     """
 
     seed: int = 0
@@ -52,6 +58,7 @@ class SynthConfig:
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     guide_gallery: int = 0
     device_type: Literal["cpu", "cuda"] = "cpu"
+    threads: int = 1
 
     def __post_init__(self) -> None:
         from datagen.sources import SOURCES  # the registry imports every source module
@@ -59,7 +66,7 @@ class SynthConfig:
         if self.source not in SOURCES:
             raise UserInputError(f"unknown source {self.source!r}; choose one of "
                                  f"{', '.join(sorted(SOURCES))}")
-        for name in ("shard_size", "batch_size", "hr_size", "lr_size"):
+        for name in ("shard_size", "batch_size", "hr_size", "lr_size", "threads"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"synth: {name} must be ≥ 1, got {getattr(self, name)}")
         if self.relight == "rain" and not self.rain_checkpoint:

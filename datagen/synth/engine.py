@@ -13,6 +13,13 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
                      atomically and then records it.
 
 At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
+
+What the bytes depend on (the contract, also in docs/shards.md): the config (which
+includes ``threads``, the intra-op thread count the device half always runs with),
+the RaIN checkpoint and perceptual weights, the code version, the torch version and
+the device (CPU model or GPU name) — the last two are recorded in the manifest
+header as ``runtime``. Not on workers, ranks, interruption, or the process's own
+torch thread setting.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import platform
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -101,12 +110,41 @@ class BatchLoader:
         return self._pools[split]
 
     def load(self, split: str, start: int) -> LoadedBatch:
-        """Plans and faces of the full batch [start, start + batch_size) of ``split``."""
-        pool = self.pool(split)
-        gallery = self._galleries.get(split)
-        plans = [plan_sample(self.config, pool, split, i, gallery)
-                 for i in range(start, start + self.config.batch_size)]
-        return load_batch(self.config, pool, plans, self._guides if gallery else None)
+        """Plans and faces of the full batch [start, start + batch_size) of ``split``.
+
+        Always on one torch thread, in a worker or in the main process alike."""
+        with intra_op_threads(1):
+            pool = self.pool(split)
+            gallery = self._galleries.get(split)
+            plans = [plan_sample(self.config, pool, split, i, gallery)
+                     for i in range(start, start + self.config.batch_size)]
+            return load_batch(self.config, pool, plans, self._guides if gallery else None)
+
+
+@contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the process's count."""
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
+def device_name(device: torch.device) -> str:
+    """The hardware the device half ran on: the GPU's name, or the CPU's model name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 class Synthesizer:
@@ -131,17 +169,21 @@ class Synthesizer:
             self.rain_sha256 = sha256_file(path)
 
     def header(self) -> dict[str, Any]:
-        """What decides the bytes: config (minus the checkpoint's path) and model hashes."""
+        """What decides the bytes: config (minus the checkpoint's path), model hashes, and
+        the runtime (torch version, device) whose float kernels compute them."""
         config = to_dict(self.config)
         config.pop("rain_checkpoint")
         perceptual = getattr(getattr(self.rain, "encoder", None), "weights_state", None)
         return {"config": config, "generator": f"datagen {__version__}",
-                "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual}}
+                "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},
+                "runtime": {"torch": torch.__version__, "device": device_name(self.device)}}
 
     def make(self, loaded: LoadedBatch) -> list[PairSample]:
-        """The device half: relight, warp and downsample a loaded batch into pairs."""
-        return make_pairs(self.config, loaded, rain=self.rain, device=self.device,
-                          source_name=self.config.source)
+        """The device half: relight, warp and downsample a loaded batch into pairs, on
+        ``config.threads`` intra-op threads whatever the process's own setting."""
+        with intra_op_threads(self.config.threads):
+            return make_pairs(self.config, loaded, rain=self.rain, device=self.device,
+                              source_name=self.config.source)
 
     def batch(self, split: str, start: int) -> list[PairSample]:
         """The full batch of samples [start, start + batch_size) of ``split``."""
@@ -227,8 +269,15 @@ def _existing(out: Path, header: Mapping[str, Any]) -> Manifest | None:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if manifest.header.get("models") != header["models"]:
             diff.append("models")
-        raise UserInputError(f"{out}: holds shards made with a different config (differs in "
-                             f"{', '.join(diff) or 'header'}); use a new --out or the same options")
+        if diff or manifest.header.get("generator") != header["generator"]:
+            raise UserInputError(f"{out}: holds shards made with a different config (differs "
+                                 f"in {', '.join(diff) or 'datagen version'}); use a new --out "
+                                 f"or the same options")
+        was, now = manifest.header.get("runtime", {}), header["runtime"]
+        raise UserInputError(f"{out}: holds shards made with torch {was.get('torch')} on "
+                             f"{was.get('device')!r}; this is torch {now['torch']} on "
+                             f"{now['device']!r}, whose float kernels may round a few pixels "
+                             f"differently; finish the run there, or use a new --out")
     return manifest
 
 

@@ -77,3 +77,10 @@ def test_bad_inputs_are_one_line_errors(tiny_shards, tmp_path):
                           "--out", str(tmp_path / "o")]), "rain.pt")
     _one_line_error(_run(["eval", "--checkpoint", str(tmp_path / "v7.pt"), "--data",
                           str(tiny_shards), "--out", str(tmp_path / "m.json")]), "version 7")
+
+
+def test_resume_with_nothing_to_resume_is_refused(tiny_shards, tmp_path):
+    _one_line_error(_run(["train", "--data", str(tiny_shards), "--out", str(tmp_path / "new"),
+                          "--steps", "1", "--resume", *TINY]),
+                    "nothing to resume", "without --resume")
+    assert not (tmp_path / "new" / "last.pt").exists()

@@ -40,6 +40,8 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
 
 
 def test_two_ranks_train_and_end_with_identical_weights(tiny_shards, tmp_path):
+    """Two gloo ranks on this machine (same environment): DDP keeps their weights
+    exactly equal, and they moved from the start."""
     out = tmp_path / "run"
     out.mkdir()
     # fork: pytest imports this file by path (importlib mode), so spawned children could not.

@@ -27,6 +27,7 @@ def tiny_checkpoint(tiny_shards, tmp_path):
 
 def test_eval_writes_finite_metrics_for_both_methods_and_a_grid(tiny_shards, tiny_checkpoint,
                                                                 tmp_path):
+    """Metrics are finite for both methods; the loaded generator holds exactly the saved tensors."""
     result = evaluate(tiny_checkpoint, tiny_shards, split="test", out=tmp_path / "m.json",
                       grid=tmp_path / "grid.png")
     saved = json.loads((tmp_path / "m.json").read_text())

@@ -98,6 +98,8 @@ def test_copy_block_is_identity_at_init_and_learns_gamma():
 
 
 def test_same_seed_same_bytes_and_eval_is_deterministic():
+    """Same process: the same seed gives exactly the same weights, and eval-mode forward
+    passes on the same input are exactly equal."""
     g1, g2 = _seeded(Generator, TINY, 3), _seeded(Generator, TINY, 3)
     g1.eval(), g2.eval()
     nilr, guide = _batch()

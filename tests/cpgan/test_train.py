@@ -60,6 +60,8 @@ def _assert_same(a, b, where=""):
 
 
 def test_resume_equals_an_unbroken_run_across_an_epoch_boundary(tiny_shards, tmp_path):
+    """Same process (same torch thread count for both runs): a run stopped at step 2 and
+    resumed equals the unbroken run exactly — weights, optimisers, schedulers, losses, log."""
     # 3 steps per epoch: the split at step 2 resumes mid-epoch, and the run crosses epoch 1.
     unbroken = train(tiny_config(), tiny_shards, tmp_path / "a", show_progress=False)
     train(tiny_config(steps=2), tiny_shards, tmp_path / "b", show_progress=False)

@@ -110,6 +110,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_align_folder_writes_crops_landmarks_and_report(tmp_path, astronaut):
+    """Same process, same input files: a second alignment run writes byte-identical crops."""
     src = _tiny_folder(tmp_path / "src", astronaut)
     counts = align_source(open_source("folder", root=src), tmp_path / "out", progress=False)
     assert counts == {"aligned": 2, "no_face": 1}

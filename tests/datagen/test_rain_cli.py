@@ -21,6 +21,7 @@ def test_train_rain_writes_a_loadable_checkpoint(tmp_path):
 
 
 def test_train_then_stylize_on_synthetic_faces(tmp_path):
+    """Same process, same checkpoint and seed: two stylize grids are byte-identical."""
     pytest.importorskip("datagen.sources.synthetic")
     out, grid = tmp_path / "rain.pt", tmp_path / "grid.png"
     res = _run(["train-rain", "--phase", "finetune", "--content", "synthetic", "--style",
@@ -49,6 +50,8 @@ def test_train_then_stylize_on_synthetic_faces(tmp_path):
       "--out", "r.pt", *TINY_OPTS], "unknown source 'nosuchsource'"),
     (["train-rain", "--content", "lighting-fields", "--style", "lighting-fields", "--steps", "1",
       "--out", "r.pt", "--image-size", "20"], "multiple of 8"),
+    (["train-rain", "--content", "lighting-fields", "--style", "lighting-fields", "--steps", "1",
+      "--out", "r.pt", "--resume", *TINY_OPTS], "nothing to resume"),
 ])
 def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)

@@ -49,6 +49,7 @@ def test_sigma_hat_is_positive_even_for_extreme_latents(model):
 
 
 def test_same_z_same_output_different_z_different_output(model, device):
+    """Same process and inputs: the same z gives exactly the same output twice."""
     model = model.to(device)
     faces = _batch(2).to(device)
     z = torch.randn(2, model.latent_dim, generator=torch.Generator().manual_seed(1)).to(device)
@@ -112,6 +113,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
 
 
 def test_init_is_deterministic_per_seed():
+    """Same seed: the same initial weights (generated on the CPU generator, no reductions)."""
     a, b, c = Rain(TINY), Rain(TINY), Rain(RainConfig(**{**TINY.__dict__, "seed": 1}))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     assert not torch.equal(a.decoder.convs[0].weight, c.decoder.convs[0].weight)

@@ -23,6 +23,8 @@ def _train(out, steps, **kw):
 
 
 def test_resume_equals_an_unbroken_run(tmp_path):
+    """Same process (same torch thread count throughout): training interrupted and resumed
+    equals the unbroken run exactly, weights, optimiser and RNG state."""
     straight = _train(tmp_path / "a.pt", 6)
     _train(tmp_path / "b.pt", 3)
     resumed = _train(tmp_path / "b.pt", 6, resume=True)
@@ -39,6 +41,7 @@ def test_resume_equals_an_unbroken_run(tmp_path):
 
 
 def test_checkpoint_roundtrip_records_what_vgg_was(tmp_path):
+    """A saved and loaded checkpoint holds exactly the saved tensors (serialisation, no maths)."""
     model = _train(tmp_path / "r.pt", 2)
     ckpt = read_checkpoint(tmp_path / "r.pt")
     assert ckpt["weights_state"] == "random-init(seed=0)" and ckpt["config"]["width"] == 0.125
@@ -49,6 +52,7 @@ def test_checkpoint_roundtrip_records_what_vgg_was(tmp_path):
 
 
 def test_init_starts_from_the_pretrained_weights(tmp_path):
+    """Fine-tuning from --init starts from the pretrained weights exactly (a copy, no maths)."""
     pre = _train(tmp_path / "pre.pt", 2)
     fine = _train(tmp_path / "fine.pt", 1, init=tmp_path / "pre.pt")
     assert read_checkpoint(tmp_path / "fine.pt")["step"] == 1

@@ -44,6 +44,8 @@ def test_round_trip_through_plain_webdataset(tiny_shards):
 
 
 def test_same_samples_same_bytes(tmp_path, make_shards):
+    """The writer is a pure function of the samples: same arrays and json, same tar bytes
+    (no timestamps, owners or ordering from the file system)."""
     a = make_shards(tmp_path / "a")
     b = make_shards(tmp_path / "b")
     names = sorted(p.name for p in a.iterdir())
@@ -112,6 +114,8 @@ def test_verify_deep_catches_wrong_members_with_matching_hash(tmp_path, make_sha
 
 
 def test_rank_parts_merge_to_the_single_process_manifest(tmp_path, make_shards):
+    """Same shard records: the merged rank parts are byte-identical to the single-process
+    manifest."""
     single = make_shards(tmp_path / "one", counts={"train": 8})
     multi = tmp_path / "two"
     samples = list(open_pairs(single, "train", split_by_worker=False))

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,8 @@ def test_splits_are_identity_disjoint(reference):
 
 
 def test_same_bytes_with_two_workers(reference, tmp_path):
+    """Same process, same config: the bytes do not depend on the number of worker processes
+    (workers only load and encode; the device half runs in the main process on config.threads)."""
     synth(CFG, tmp_path, COUNTS, workers=2)
     assert _digests(tmp_path) == _digests(reference)
 
@@ -108,6 +111,8 @@ def test_a_corrupt_image_found_by_a_worker_stops_the_run(tmp_path, workers):
 
 
 def test_guide_gallery_draws_guides_from_k_faces_with_the_same_bytes_for_any_workers(tmp_path):
+    """Same process, same config (with a guide gallery): guides come from K faces, and the
+    bytes are the same for 0 and 2 workers."""
     cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7, guide_gallery=3,
                       source_options={"n_identities": 40})
     a = synth(cfg, tmp_path / "a", COUNTS, workers=0)
@@ -131,6 +136,8 @@ def test_guide_gallery_draws_guides_from_k_faces_with_the_same_bytes_for_any_wor
 
 
 def test_same_bytes_with_two_ranks(reference, tmp_path):
+    """Same machine and config: two ranks writing their shards k ≡ r (mod 2) give the
+    single-process bytes, manifest included."""
     first = synth(CFG, tmp_path, COUNTS, rank=1, world_size=2)
     assert not first.complete and (tmp_path / "manifest.d").is_dir()
     assert not (tmp_path / "README.md").exists()
@@ -140,6 +147,9 @@ def test_same_bytes_with_two_ranks(reference, tmp_path):
 
 
 def test_sigkill_then_resume_gives_the_same_bytes(reference, tmp_path):
+    """Same machine and config, the run killed in a subprocess and resumed here: identical
+    bytes to an unbroken run (the child inherits this process's environment and the model
+    runs on config.threads in both)."""
     script = f"""
 import os, signal
 from datagen.synth import SynthConfig, synth
@@ -159,6 +169,8 @@ synth(cfg, {str(tmp_path)!r}, {COUNTS!r}, on_progress=die)
 
 
 def test_only_regenerates_the_stored_sample(reference):
+    """Same process and config: regenerating one sample alone (its full batch) gives the
+    stored members byte for byte."""
     syn = Synthesizer(CFG)
     for index in (0, 5, 9):
         again = dict(syn.sample("train", index).members())
@@ -170,6 +182,8 @@ def test_only_regenerates_the_stored_sample(reference):
 
 
 def test_cli_runs_resumes_and_regenerates(tmp_path):
+    """Same process and config through the CLI: a re-run skips finished shards and --only
+    reports the regenerated sample identical."""
     runner = CliRunner()
     args = ["synth", "--n", "6", "--out", str(tmp_path), "--relight", "physical",
             "--shard-size", "4", "--batch-size", "2", "--split", "train", "--workers", "0"]
@@ -179,7 +193,7 @@ def test_cli_runs_resumes_and_regenerates(tmp_path):
     res = runner.invoke(main, args)
     assert res.exit_code == 0 and "│ 0              │ 2" in res.output  # nothing new, 2 skipped
     res = runner.invoke(main, args + ["--only", "5"])
-    assert res.exit_code == 0 and "identical to train/000000005" in res.output
+    assert res.exit_code == 0 and "train/000000005: identical" in res.output
     # --split-fractions decides which identities a split draws from (and is part of the config)
     other = tmp_path / "fractions"
     res = runner.invoke(main, ["synth", "--n", "6", "--out", str(other), "--relight", "physical",
@@ -205,6 +219,7 @@ def test_bad_input_one_line_and_no_output(tmp_path, extra, message):
 
 
 def test_unwritable_or_foreign_output_is_refused(tmp_path, reference):
+    """A directory of another config is refused and left byte-identical."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
     res = CliRunner().invoke(main, ["synth", "--n", "4", "--relight", "physical",
@@ -219,6 +234,10 @@ def test_unwritable_or_foreign_output_is_refused(tmp_path, reference):
 
 
 def test_rain_relighting_path(tmp_path):
+    """Same machine and torch version, same config (so the same ``threads``): the bytes are
+    identical whatever the worker count and whatever thread count the process itself was
+    set to, because the model always runs on ``config.threads``. A resume with another
+    ``threads`` is refused (CPU kernels may round differently per thread count)."""
     model = Rain(RainConfig(width=0.0625, latent_dim=8, mlp_dim=16, image_size=32))
     with torch.no_grad():  # a non-identity shading so relit faces differ from the content
         for p in model.parameters():
@@ -230,19 +249,37 @@ def test_rain_relighting_path(tmp_path):
     b = synth(cfg, tmp_path / "b", {"train": 4}, workers=1)
     assert a.complete and _digests(tmp_path / "a") == _digests(tmp_path / "b")
     threads = torch.get_num_threads()
-    try:  # `datagen synth --threads 1`: the model on one thread gives the same bytes
-        torch.set_num_threads(1)
-        synth(cfg, tmp_path / "c", {"train": 4}, workers=1)
+    try:  # the process on 1 thread and on 3: the model still runs on cfg.threads (1)
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            synth(cfg, tmp_path / f"c{n}", {"train": 4}, workers=1)
+            assert torch.get_num_threads() == n  # restored after each batch
+            assert _digests(tmp_path / f"c{n}") == _digests(tmp_path / "a")
     finally:
         torch.set_num_threads(threads)
-    assert _digests(tmp_path / "c") == _digests(tmp_path / "a")
+    with pytest.raises(UserInputError, match="differs in threads"):
+        synth(replace(cfg, threads=2), tmp_path / "a", {"train": 4})
     manifest = load_manifest(tmp_path / "a")
     assert manifest.header["models"]["rain_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert manifest.header["runtime"]["torch"] == torch.__version__
+    assert manifest.header["runtime"]["device"]
     s = next(iter(open_pairs(tmp_path / "a", "train", split_by_worker=False)))
     assert not torch.equal(s["nihr"], s["uihr"])
     seeds = [json.loads(json.dumps(x["json"]))["style_seed"]
              for x in open_pairs(tmp_path / "a", "train", split_by_worker=False)]
     assert len(set(seeds)) == 4
+
+
+def test_a_resume_on_another_runtime_is_refused(tmp_path):
+    """The bytes depend on the torch version and the device, so a directory begun on one is
+    not finished on another: the manifest's ``runtime`` must match."""
+    synth(CFG, tmp_path, {"train": 4})
+    path = tmp_path / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["header"]["runtime"]["device"] = "Some Other CPU"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(UserInputError, match="on 'Some Other CPU'; this is torch"):
+        synth(CFG, tmp_path, {"train": 8})
 
 
 def test_real_relighting_from_a_labelled_folder(tmp_path):
