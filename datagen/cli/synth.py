@@ -21,7 +21,7 @@ from rich.table import Table
 from datagen.cli.base import console
 from datagen.errors import UserInputError
 from datagen.shards import shard_name
-from datagen.shards.compare import compare_sample, sample_members
+from datagen.shards.compare import compare_with_shard
 from datagen.sources import SOURCES
 from datagen.synth import SynthConfig, Synthesizer, synth
 from datagen.synth.engine import preflight
@@ -188,8 +188,7 @@ def _regenerate(config: SynthConfig, device: torch.device, out: Path, split: str
     if not shard.is_file():
         click.echo(f"wrote {target}/{split}-{index:09d}.* (no shard {shard.name} to compare)")
         return
-    made = {name.split(".", 1)[1]: data for name, data in members}
-    diff = compare_sample(sample.key, sample_members(shard, sample.key), made)
+    diff = compare_with_shard(sample.key, members, shard)
     click.echo(f"wrote {target}/{split}-{index:09d}.*; {diff.describe()} (vs {shard.name})")
     if not diff.identical:
         raise SystemExit(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -74,3 +74,10 @@ def compare_sample(key: str, stored: Mapping[str, bytes], made: Mapping[str, byt
         pixels += delta.shape[0] * delta.shape[1]
     return SampleDiff(key, False, max_delta, differing / pixels,
                       stored.get("json") == made.get("json"))
+
+
+def compare_with_shard(key: str, members: Iterable[tuple[str, bytes]], shard: Path) -> SampleDiff:
+    """Compare a regenerated sample's ``(member name, bytes)`` list (``PairSample.members``)
+    with the sample of the same key stored in ``shard``."""
+    made = {name[len(key) + 1:]: data for name, data in members}
+    return compare_sample(key, sample_members(shard, key), made)

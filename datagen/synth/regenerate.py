@@ -8,6 +8,7 @@ that made the shards every sample comes back byte-identical; elsewhere the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -15,16 +16,15 @@ import torch
 from datagen.config import from_mapping
 from datagen.errors import UserInputError
 from datagen.shards import load_manifest, sample_key
-from datagen.shards.compare import SampleDiff, compare_sample, sample_members
+from datagen.shards.compare import SampleDiff, compare_with_shard
 from datagen.shards.tarwrite import sha256_file
 from datagen.synth.config import SynthConfig
 from datagen.synth.engine import Synthesizer
 
 
-def stored_config(folder: Path, rain: Path | None) -> SynthConfig:
-    """The SynthConfig a shard directory was made with; ``rain`` is its RaIN checkpoint,
-    checked against the sha256 the manifest recorded."""
-    header = load_manifest(folder).header
+def stored_config(header: Mapping[str, Any], folder: Path, rain: Path | None) -> SynthConfig:
+    """The SynthConfig of a manifest ``header`` (of ``folder``); ``rain`` is its RaIN
+    checkpoint, checked against the sha256 the manifest recorded."""
     values = dict(header.get("config", {}))
     want = header.get("models", {}).get("rain_sha256")
     if values.get("relight") == "rain":
@@ -45,8 +45,8 @@ def regenerate(folder: str | Path, k: int, *, rain: Path | None = None,
     folder = Path(folder)
     if k < 1:
         raise UserInputError(f"--regenerate must be ≥ 1, got {k}")
-    config = stored_config(folder, rain)
     manifest = load_manifest(folder)
+    config = stored_config(manifest.header, folder, rain)
     indices = [(rec.name, rec.split, rec.first_index + j)
                for rec in sorted(manifest.shards.values(), key=lambda r: r.name)
                for j in range(rec.count)]
@@ -58,7 +58,6 @@ def regenerate(folder: str | Path, k: int, *, rain: Path | None = None,
     diffs = []
     for i in sorted(int(p) for p in picks):
         name, split, index = indices[i]
-        made = dict((m.split(".", 1)[1], data) for m, data in syn.sample(split, index).members())
         key = sample_key(split, index)
-        diffs.append(compare_sample(key, sample_members(folder / name, key), made))
+        diffs.append(compare_with_shard(key, syn.sample(split, index).members(), folder / name))
     return diffs
