@@ -3,7 +3,7 @@
 Keys: ``kind`` ("cpgan"), ``version``, ``train_config`` / ``model_config`` /
 ``loss_config`` (plain dicts), ``generator``, ``discriminator``, ``opt_g``, ``opt_d``,
 ``scheduler_g``, ``scheduler_d``, ``step``, ``epoch``, ``rng`` (torch CPU and CUDA
-states), ``weights_state`` (where the perceptual nets' weights came from) and
+states), ``weights`` (the records of the perceptual nets' weights) and
 ``last_losses``.
 """
 

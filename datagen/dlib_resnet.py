@@ -52,7 +52,7 @@ from torch import nn
 
 from datagen.dlib_models import RESNET_DESCRIPTOR, model_path
 from datagen.errors import UserInputError
-from datagen.perceptual import weights_record as perceptual_weights_record
+from datagen.perceptual import file_record
 
 INPUT_SIZE = 150
 DESCRIPTOR_DIM = 128
@@ -450,5 +450,5 @@ def weights_record(path: str | Path | None = None) -> dict[str, str | None]:
         ours = path.resolve() == model_path(RESNET_DESCRIPTOR).resolve()
     except UserInputError:  # package not installed: a file from elsewhere
         ours = False
-    return perceptual_weights_record(path, name=path.name,
+    return file_record(path, name=path.name,
                                      package=PACKAGE_NAME if ours else None)

@@ -22,6 +22,9 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from datagen.align import EYE_DISTANCE, INNER, canonical_template
 from datagen.dlib_models import FRONTAL_68, RESNET_DESCRIPTOR, model_path
@@ -30,6 +33,75 @@ from datagen.errors import UserInputError
 Shape = Literal["template", "predict"]
 EMBEDDING_DIM = 128
 BOX_SCALE = 1.15  # dlib HOG box side / width of the inner landmarks (measured on astronaut)
+
+
+def chip_grid(size: int, *, eye_distance: float = EYE_DISTANCE, padding: float = 0.25,
+              chip_size: int = 150) -> torch.Tensor:
+    """Where each pixel of dlib's face chip lies in an aligned ``size``² crop: a
+    ``grid_sample`` grid (1, chip_size, chip_size, 2) in [-1, 1] (align_corners=True).
+
+    The chip is the one ``compute_face_descriptor(img, shape, 0, padding)`` cuts for the
+    canonical template's 68 landmarks (``FaceEmbedder(shape="template")``): dlib's
+    ``get_face_chip_details`` gives the box and angle, and its ``get_mapping_to_chip`` sends
+    the box's rotated top-left, top-right and bottom-right corners to the chip's corner
+    pixels; the same affine map is written out here, so a torch model sees the chip dlib's
+    runtime would see (bilinear, as dlib interpolates it).
+    """
+    import dlib
+
+    points = canonical_template(size, eye_distance=eye_distance)
+    parts = [dlib.point(int(round(x)), int(round(y))) for x, y in points]
+    box = dlib.rectangle(0, 0, size - 1, size - 1)
+    details = dlib.get_face_chip_details(dlib.full_object_detection(box, parts), chip_size,
+                                         padding)
+    r = details.rect
+    centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
+    cos, sin = np.cos(details.angle), np.sin(details.angle)
+    rotate = np.array([[cos, -sin], [sin, cos]])
+
+    def corner(x: float, y: float) -> np.ndarray:
+        return rotate @ (np.array([x, y]) - centre) + centre
+
+    tl, tr, br = corner(r.left(), r.top()), corner(r.right(), r.top()), corner(r.right(), r.bottom())
+    t = np.linspace(0.0, 1.0, chip_size)
+    cols, rows = np.meshgrid(t, t)  # (chip, chip): x fraction, y fraction
+    xy = tl + cols[..., None] * (tr - tl) + rows[..., None] * (br - tr)  # (chip, chip, 2) pixels
+    return torch.from_numpy(xy / (size - 1) * 2 - 1).float()[None]
+
+
+class AlignedFaceDescriptor(nn.Module):
+    """dlib's face descriptor of aligned square crops, differentiable (for L_id).
+
+    forward(x): (B, 3, S, S) RGB in [0, 1], framed as ``datagen align`` frames faces
+    → (B, 128). The crop is resampled to dlib's 150² chip by the fixed ``chip_grid`` of
+    the canonical template for its size — the same map for every face, so generated and
+    real faces are compared in the same geometry — and run through the torch port of
+    dlib's network (``datagen.dlib_resnet``). ``weights_record`` says which file it holds.
+    """
+
+    def __init__(self, *, eye_distance: float = EYE_DISTANCE, padding: float = 0.25) -> None:
+        super().__init__()
+        from datagen.dlib_resnet import load_dlib_face_resnet, weights_record
+
+        self.eye_distance, self.padding = eye_distance, padding
+        self.net = load_dlib_face_resnet()
+        self.weights_record = weights_record()
+        self._grids: dict[int, torch.Tensor] = {}  # crop size → chip_grid (CPU)
+
+    def train(self, mode: bool = True) -> "AlignedFaceDescriptor":
+        return super().train(False)  # frozen metric
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[2] != x.shape[3]:
+            raise ValueError(f"AlignedFaceDescriptor wants square (B, 3, S, S) crops in [0, 1], "
+                             f"got {tuple(x.shape)}")
+        size = int(x.shape[-1])
+        if size not in self._grids:
+            self._grids[size] = chip_grid(size, eye_distance=self.eye_distance,
+                                          padding=self.padding)
+        grid = self._grids[size].to(x.device, x.dtype).expand(len(x), -1, -1, -1)
+        chips = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        return self.net(chips)  # (B, 128)
 
 
 class FaceEmbedder:

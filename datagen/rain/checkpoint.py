@@ -2,8 +2,8 @@
 
 A checkpoint is a dict (nanoGPT style): ``kind``, ``version``, ``config``,
 ``model`` (all weights, the frozen VGG included, so a relit face never depends
-on which VGG file the loading machine has), ``weights_state`` (what the VGG
-was), ``encoder_pad_mode``, ``optimizer``, ``step``, ``rng`` (torch and numpy
+on which VGG file the loading machine has), ``weights`` (the VGG's weights record,
+``datagen.perceptual``), ``encoder_pad_mode``, ``optimizer``, ``step``, ``rng`` (torch and numpy
 generator states of the training loop), ``phase`` and ``last_losses``.
 """
 
@@ -20,7 +20,7 @@ from datagen.rain.model import Rain, RainConfig
 from datagen.torchfiles import read_tagged, save_atomic
 
 KIND = "datagen.rain"
-VERSION = 1
+VERSION = 2  # 2: the VGG's weights record and feature scale (tap_scale)
 HOW_TO_MAKE = "make one with `datagen train-rain --phase finetune ... --out PATH`"
 
 
@@ -28,7 +28,7 @@ def save_checkpoint(path: str | Path, model: Rain, **extra: Any) -> Path:
     """Write ``model`` plus ``extra`` entries (optimizer, step, rng, ...) to ``path`` atomically."""
     payload = {
         "kind": KIND, "version": VERSION, "config": to_dict(model.config),
-        "model": model.state_dict(), "weights_state": model.encoder.weights_state,
+        "model": model.state_dict(), "weights": model.encoder.weights_record,
         "encoder_pad_mode": model.encoder.pad_mode, **extra,
     }
     return save_atomic(payload, path)
@@ -48,7 +48,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, where: str) -> Rain:
         model.load_state_dict(ckpt["model"])
     except RuntimeError:
         raise UserInputError(f"{where}: RaIN weights do not fit its config; {HOW_TO_MAKE}") from None
-    model.encoder.weights_state = ckpt["weights_state"]
+    model.encoder.weights_record = ckpt["weights"]
     model.encoder.pad_mode = ckpt["encoder_pad_mode"]
     return model.eval()
 

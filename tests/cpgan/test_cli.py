@@ -10,7 +10,7 @@ from cpgan.cli import main
 from datagen.imageio import read_image, write_image
 
 TINY = ["--preset", "tiny", "--batch-size", "2", "--epoch-samples", "4", "--perceptual-width",
-        "0.125", "--no-progress"]
+        "0.125", "--vgg-weights", "random", "--identity-net", "random", "--no-progress"]
 
 
 def _run(args):

@@ -26,7 +26,7 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     from cpgan import distributed
     from cpgan.train import train
 
-    config = TrainConfig(model=ModelConfig.preset("tiny"), loss=LossConfig(perceptual_width=0.125),
+    config = TrainConfig(model=ModelConfig.preset("tiny"), loss=LossConfig(perceptual_width=0.125, vgg_weights="random", identity_net="random"),
                          batch_size=2, steps=3, epoch_samples=8, checkpoint_every=3, log_every=1,
                          shuffle_buffer=4)
     try:

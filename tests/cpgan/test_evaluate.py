@@ -20,7 +20,7 @@ from datagen.imageio import read_image, write_image
 @pytest.fixture
 def tiny_checkpoint(tiny_shards, tmp_path):
     config = TrainConfig(model=ModelConfig.preset("tiny"),
-                         loss=LossConfig(terms=("mse", "adv"), perceptual_width=0.125),
+                         loss=LossConfig(terms=("mse", "adv"), perceptual_width=0.125, vgg_weights="random", identity_net="random"),
                          batch_size=2, steps=2, epoch_samples=4, shuffle_buffer=4)
     return train(config, tiny_shards, tmp_path / "run", show_progress=False).checkpoint
 

@@ -14,7 +14,7 @@ from cpgan.nets import GeneratorOutput
 from datagen.config import from_mapping
 from datagen.errors import UserInputError
 
-TINY = dict(perceptual_width=0.125)
+TINY = dict(perceptual_width=0.125, vgg_weights="random", identity_net="random")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_generator_loss_uses_exactly_the_variant_terms(name):
     config = LossConfig.for_variant(name, **TINY)
     nets = LossNets(config)
     assert (nets.vgg is not None) == ("ic" in config.terms)
-    assert (nets.resnet is not None) == ("id" in config.terms)
+    assert (nets.identity is not None) == ("id" in config.terms)
     b = 2
     gen = torch.Generator().manual_seed(0)
     sr = (torch.rand(b, 3, 128, 128, generator=gen) * 2 - 1).requires_grad_(True)
@@ -163,10 +163,10 @@ def test_loss_config_validation():
 
 
 def test_loss_nets_are_frozen_and_record_weights(nets):
-    assert set(nets.weights_state) == {"vgg19", "resnet50"}
+    assert set(nets.weights) == {"vgg19", "identity"}
     assert all(not p.requires_grad for p in nets.parameters())
     nets.train()
-    assert not nets.training and not nets.resnet.training
+    assert not nets.training and not nets.identity.training
 
 
 def test_identity_loss_normalised_form_is_bounded_and_raw_form_is_the_papers():
@@ -180,7 +180,7 @@ def test_identity_loss_normalised_form_is_bounded_and_raw_form_is_the_papers():
     value = float(identity_loss(normalised, sr, hr))
     assert 0 < value <= 4  # squared distance of unit vectors
     with torch.no_grad():
-        f_sr, f_hr = raw.resnet((sr + 1) / 2), raw.resnet((hr + 1) / 2)
+        f_sr, f_hr = raw.identity((sr + 1) / 2), raw.identity((hr + 1) / 2)
     assert float(identity_loss(raw, sr, hr)) == pytest.approx(float((f_sr - f_hr).pow(2).mean()),
                                                               rel=1e-5)
 

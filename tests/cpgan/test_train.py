@@ -15,7 +15,7 @@ from cpgan.train_config import TrainConfig
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    options = dict(model=ModelConfig.preset("tiny"), loss=LossConfig(perceptual_width=0.125),
+    options = dict(model=ModelConfig.preset("tiny"), loss=LossConfig(perceptual_width=0.125, vgg_weights="random", identity_net="random"),
                    batch_size=2, steps=4, epoch_samples=6, checkpoint_every=2, log_every=1,
                    shuffle_buffer=4)
     return TrainConfig(**{**options, **overrides})
@@ -72,7 +72,7 @@ def test_resume_equals_an_unbroken_run_across_an_epoch_boundary(tiny_shards, tmp
                 "train_config", "last_losses"):
         _assert_same(a[key], b[key], key)
     assert a["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.99)
-    assert a["kind"] == "cpgan" and a["version"] == 1 and a["weights_state"]
+    assert a["kind"] == "cpgan" and a["version"] == 1 and a["weights"]["vgg19"]["name"] == "vgg19-random-init"
     rows_a = list(csv.DictReader(open(tmp_path / "a/plots/train.tsv"), delimiter="\t"))
     rows_b = list(csv.DictReader(open(tmp_path / "b/plots/train.tsv"), delimiter="\t"))
     assert [r["step"] for r in rows_a] == ["1", "2", "3", "4"] and rows_a == rows_b
@@ -80,7 +80,7 @@ def test_resume_equals_an_unbroken_run_across_an_epoch_boundary(tiny_shards, tmp
 
 
 def test_training_without_adv_skips_the_discriminator(tiny_shards, tmp_path):
-    config = tiny_config(loss=LossConfig(terms=("mse",), perceptual_width=0.125), steps=2)
+    config = tiny_config(loss=LossConfig(terms=("mse",), perceptual_width=0.125, vgg_weights="random", identity_net="random"), steps=2)
     before = build_models(config)[1].state_dict()
     ckpt = _state(train(config, tiny_shards, tmp_path / "run", show_progress=False))
     _assert_same(before, ckpt["discriminator"])

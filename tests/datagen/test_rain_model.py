@@ -13,7 +13,7 @@ TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16)
 
 
 def _make(output: str) -> Rain:
-    net = Rain(RainConfig(**{**TINY.__dict__, "output": output}))
+    net = Rain(RainConfig(**{**TINY.__dict__, "output": output}), vgg_weights="random")
     if output == "shading":  # a fresh shading decoder is the identity: give it some weights
         with torch.no_grad():
             w = net.decoder.convs[-1].weight
@@ -34,7 +34,7 @@ def model(request) -> Rain:
 def test_fresh_shading_model_returns_the_input_face():
     faces = _batch(2)
     z = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(relight(Rain(TINY), faces, z=z), faces)
+    torch.testing.assert_close(relight(Rain(TINY, vgg_weights="random"), faces, z=z), faces)
 
 
 def _batch(n: int = 2, seed: int = 0) -> torch.Tensor:
@@ -81,7 +81,7 @@ def _grad_owners(model: Rain, loss: torch.Tensor) -> set[str]:
 
 
 def test_gradients_reach_the_right_parts_and_vgg_stays_frozen():
-    model = Rain(RainConfig(**{**TINY.__dict__, "identity_weight": 1.0, "output": "image"})).train()
+    model = Rain(RainConfig(**{**TINY.__dict__, "identity_weight": 1.0, "output": "image"}), vgg_weights="random").train()
     eps = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
     vgg_before = [p.clone() for p in model.encoder.parameters()]
     losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
@@ -98,7 +98,7 @@ def test_gradients_reach_the_right_parts_and_vgg_stays_frozen():
 
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
-    model = Rain(TINY).train()
+    model = Rain(TINY, vgg_weights="random").train()
     opt = make_optimizer(model, TINY)
     content, style = _batch(4, 0), _batch(4, 1)
     eps = torch.zeros(4, TINY.latent_dim)  # the fixed batch includes fixed noise
@@ -114,7 +114,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
 
 def test_init_is_deterministic_per_seed():
     """Same seed: the same initial weights (generated on the CPU generator, no reductions)."""
-    a, b, c = Rain(TINY), Rain(TINY), Rain(RainConfig(**{**TINY.__dict__, "seed": 1}))
+    a, b, c = Rain(TINY, vgg_weights="random"), Rain(TINY, vgg_weights="random"), Rain(RainConfig(**{**TINY.__dict__, "seed": 1}), vgg_weights="random")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     assert not torch.equal(a.decoder.convs[0].weight, c.decoder.convs[0].weight)
 

@@ -18,6 +18,8 @@ def _streams():
 
 def _train(out, steps, **kw):
     content, style = _streams()
+    if "init" not in kw:
+        kw["vgg_weights"] = "random"  # tiny nets exist only as the explicit random init
     return train_rain(TINY, content, style, steps=steps, batch_size=2, out=out,
                       checkpoint_every=2, show_progress=False, phase="pretrain", **kw)
 
@@ -44,7 +46,8 @@ def test_checkpoint_roundtrip_records_what_vgg_was(tmp_path):
     """A saved and loaded checkpoint holds exactly the saved tensors (serialisation, no maths)."""
     model = _train(tmp_path / "r.pt", 2)
     ckpt = read_checkpoint(tmp_path / "r.pt")
-    assert ckpt["weights_state"] == "random-init(seed=0)" and ckpt["config"]["width"] == 0.125
+    assert ckpt["weights"]["name"] == "vgg19-random-init" and ckpt["weights"]["seed"] == 0
+    assert ckpt["config"]["width"] == 0.125
     loaded = load_rain(tmp_path / "r.pt")
     assert loaded.latent_dim == TINY.latent_dim and not loaded.training
     for x, y in zip(model.state_dict().values(), loaded.state_dict().values()):
@@ -72,7 +75,8 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
     content, style = _streams()
     with pytest.raises(UserInputError, match="config differs"):
         train_rain(RainConfig(**{**TINY.__dict__, "lr": 0.5}), content, style, steps=2,
-                   batch_size=2, out=tmp_path / "c.pt", resume=True, show_progress=False)
+                   batch_size=2, out=tmp_path / "c.pt", resume=True,
+                   show_progress=False)
 
 
 def test_load_rain_bad_files(tmp_path):

@@ -100,7 +100,7 @@ def test_a_corrupt_image_found_by_a_worker_stops_the_run(tmp_path, workers):
         write_image(tmp_path / "faces" / f"p{i}" / "a.png", img)
     (tmp_path / "faces" / "p6" / "a.png").write_bytes(b"not a png")  # drawn in batch 0
     rain = save_checkpoint(tmp_path / "rain.pt", Rain(RainConfig(width=0.0625, latent_dim=8,
-                                                                 mlp_dim=16, image_size=32)))
+                                                                 mlp_dim=16, image_size=32), vgg_weights="random"))
     cfg = SynthConfig(source="folder", source_options={"root": str(tmp_path / "faces")},
                       relight="rain", rain_checkpoint=str(rain), shard_size=8, batch_size=8,
                       split_fractions=(1.0, 0.0, 0.0))
@@ -238,7 +238,7 @@ def test_rain_relighting_path(tmp_path):
     identical whatever the worker count and whatever thread count the process itself was
     set to, because the model always runs on ``config.threads``. A resume with another
     ``threads`` is refused (CPU kernels may round differently per thread count)."""
-    model = Rain(RainConfig(width=0.0625, latent_dim=8, mlp_dim=16, image_size=32))
+    model = Rain(RainConfig(width=0.0625, latent_dim=8, mlp_dim=16, image_size=32), vgg_weights="random")
     with torch.no_grad():  # a non-identity shading so relit faces differ from the content
         for p in model.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
