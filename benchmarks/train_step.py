@@ -1,12 +1,17 @@
-"""CPGAN training throughput: one D + one G step per batch at the default and paper presets.
+"""CPGAN training throughput: one D + one G step per batch, per preset and perceptual nets.
 
-For each preset, in a fresh process (so the peak RSS is its own): build G, D and the
-loss nets exactly as ``cpgan train`` does, stream batches from a shard directory with
-``cpgan.data.train_loader``, run ``--warmup`` steps, then time ``--steps`` steps and
-report steps/s, samples/s, the share of step time spent waiting for the loader
-(target < 5%) and the peak RSS. All five loss terms are on.
+For each preset and each choice of loss networks, in a fresh process (so the peak RSS
+is its own): build G, D and the loss nets exactly as ``cpgan train`` does, stream
+batches from a shard directory with ``cpgan.data.train_loader``, run ``--warmup``
+steps, then time ``--steps`` steps and report steps/s, samples/s, the ratio to the
+first row of the same preset, the share of step time spent waiting for the loader
+(target < 5%) and the peak RSS. All five loss terms are on. The nets:
 
-    python benchmarks/train_step.py --data /tmp/cp_shards --batch-size 4 --steps 5
+- ``real``: the defaults — ImageNet VGG-19 (L_ic at 64²) and dlib's face ResNet (L_id);
+- ``random-0.25``: what the embedded default used before real weights were available
+  (seeded random VGG-19 and ResNet-50 at width 0.25, L_ic at full resolution).
+
+    python benchmarks/train_step.py --data data/shards --batch-size 8 --steps 10
 """
 
 from __future__ import annotations
@@ -22,8 +27,15 @@ from rich.console import Console
 from rich.table import Table
 
 
-def measure(preset: str, data: str, batch_size: int, warmup: int, steps: int, workers: int,
-            perceptual_width: float) -> dict[str, float]:
+NETS = {
+    "random-0.25": dict(vgg_weights="random", identity_net="random", perceptual_width=0.25,
+                        ic_size=None),
+    "real": {},
+}
+
+
+def measure(preset: str, nets_name: str, data: str, batch_size: int, warmup: int, steps: int,
+            workers: int) -> dict[str, float]:
     """Time ``steps`` training steps after ``warmup``; loader wait measured around next()."""
     import contextlib
 
@@ -34,7 +46,7 @@ def measure(preset: str, data: str, batch_size: int, warmup: int, steps: int, wo
     from cpgan.train_config import TrainConfig
 
     config = TrainConfig(model=ModelConfig.preset(preset),  # type: ignore[arg-type]
-                         loss=LossConfig(perceptual_width=perceptual_width), batch_size=batch_size,
+                         loss=LossConfig(**NETS[nets_name]), batch_size=batch_size,
                          num_workers=workers)
     gen, disc = build_models(config)
     nets = LossNets(config.loss)
@@ -70,27 +82,31 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--num-workers", type=int, default=1)
-    ap.add_argument("--perceptual-width", type=float, default=1.0)
+    ap.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        json.dump(measure(args.child, args.data, args.batch_size, args.warmup, args.steps,
-                          args.num_workers, args.perceptual_width), sys.stdout)
+        preset, nets_name = args.child.split("/")
+        json.dump(measure(preset, nets_name, args.data, args.batch_size, args.warmup, args.steps,
+                          args.num_workers), sys.stdout)
         return
     table = Table(title=f"CPGAN train step (CPU, batch {args.batch_size}, {args.steps} steps after "
-                        f"{args.warmup} warm-up, {args.num_workers} loader worker(s), perceptual "
-                        f"width {args.perceptual_width})")
-    for col in ("preset", "G params (M)", "steps/s", "samples/s", "loader wait", "peak RSS (MB)"):
+                        f"{args.warmup} warm-up, {args.num_workers} loader worker(s))")
+    for col in ("preset", "loss nets", "G params (M)", "steps/s", "samples/s", "× first row",
+                "loader wait", "peak RSS (MB)"):
         table.add_column(col, justify="right")
     for preset in args.presets:
-        cmd = [sys.executable, __file__, "--child", preset, "--data", args.data,
-               "--batch-size", str(args.batch_size), "--warmup", str(args.warmup),
-               "--steps", str(args.steps), "--num-workers", str(args.num_workers),
-               "--perceptual-width", str(args.perceptual_width)]
-        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        table.add_row(preset, f"{r['g_params_M']:.2f}", f"{r['steps_per_s']:.3f}",
-                      f"{r['samples_per_s']:.2f}", f"{100 * r['loader_wait']:.1f}%",
-                      f"{r['peak_rss_mb']:.0f}")
+        base = None
+        for nets_name in args.nets:
+            cmd = [sys.executable, __file__, "--child", f"{preset}/{nets_name}", "--data",
+                   args.data, "--batch-size", str(args.batch_size), "--warmup",
+                   str(args.warmup), "--steps", str(args.steps), "--num-workers",
+                   str(args.num_workers)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            base = base or r["steps_per_s"]
+            table.add_row(preset, nets_name, f"{r['g_params_M']:.2f}", f"{r['steps_per_s']:.3f}",
+                          f"{r['samples_per_s']:.2f}", f"{r['steps_per_s'] / base:.2f}",
+                          f"{100 * r['loader_wait']:.1f}%", f"{r['peak_rss_mb']:.0f}")
     Console().print(table)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -133,7 +134,9 @@ def torchscript_embedding(path: str | Path, *, size: int) -> Embed:
     if not path.is_file():
         raise UserInputError(f"--identity-net {path}: no such file; give a TorchScript model")
     try:
-        net = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # TorchScript is what the option promises to read
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(str(path), map_location="cpu").eval()
     except (RuntimeError, ValueError) as exc:
         raise UserInputError(f"--identity-net {path}: not a TorchScript model ({exc}); save "
                              "one with torch.jit.script(model).save(path)") from None

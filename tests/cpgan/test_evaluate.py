@@ -20,7 +20,8 @@ from datagen.imageio import read_image, write_image
 @pytest.fixture
 def tiny_checkpoint(tiny_shards, tmp_path):
     config = TrainConfig(model=ModelConfig.preset("tiny"),
-                         loss=LossConfig(terms=("mse", "adv"), perceptual_width=0.125, vgg_weights="random", identity_net="random"),
+                         loss=LossConfig(terms=("mse", "adv"), perceptual_width=0.125,
+                                         vgg_weights="random", identity_net="random"),
                          batch_size=2, steps=2, epoch_samples=4, shuffle_buffer=4)
     return train(config, tiny_shards, tmp_path / "run", show_progress=False).checkpoint
 
@@ -41,6 +42,35 @@ def test_eval_writes_finite_metrics_for_both_methods_and_a_grid(tiny_shards, tin
     generator, ckpt = load_generator(tiny_checkpoint)
     for key, value in generator.state_dict().items():
         assert torch.equal(value, ckpt["generator"][key])
+
+
+def test_identity_with_a_torchscript_embedding_and_the_shared_network_caveat(
+        tiny_shards, tiny_checkpoint, tmp_path):
+    """--identity-net: a user's TorchScript embedding judges rank-1 (here the mean colour
+    of the crop at 32², for which UI-HR probes find their own gallery image); a
+    checkpoint whose L_id used dlib's net gets the caveat only when dlib also judges."""
+    class MeanColour(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            assert x.shape[-2:] == (32, 32)
+            return x.mean(dim=(2, 3))
+
+    net = tmp_path / "embed.pt"
+    torch.jit.script(MeanColour()).save(str(net))
+    result = evaluate(tiny_checkpoint, tiny_shards, out=tmp_path / "m.json", identity=True,
+                      identity_net=net, identity_size=32)
+    assert result["identity_net"] == str(net) and "identity_caveat" not in result
+    assert result["identity_rank1"]["uihr"] > 0
+    ckpt = torch.load(tiny_checkpoint, weights_only=False)
+    ckpt["loss_config"]["terms"] = ["mse", "id"]
+    ckpt["weights"]["identity"] = {"name": "dlib_face_recognition_resnet_model_v1.dat"}
+    torch.save(ckpt, tmp_path / "dlib_trained.pt")
+    shared = evaluate(tmp_path / "dlib_trained.pt", tiny_shards, out=tmp_path / "d.json",
+                      identity=True, max_samples=2)
+    assert "flatters" in shared["identity_caveat"] and shared["identity_net"] == "dlib"
+    (tmp_path / "bad.pt").write_text("not a model")
+    with pytest.raises(UserInputError, match="TorchScript"):
+        evaluate(tiny_checkpoint, tiny_shards, out=tmp_path / "x.json", identity=True,
+                 identity_net=tmp_path / "bad.pt")
 
 
 def test_bicubic_of_a_constant_image_is_that_constant():

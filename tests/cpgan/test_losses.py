@@ -213,3 +213,22 @@ def test_illumination_loss_normalised_form_is_relative_to_the_guide():
     assert ab > 0 and ab != pytest.approx(rel, rel=1e-2)
     with pytest.raises(UserInputError, match="ic_reduction"):
         LossConfig(ic_reduction="pixel")
+
+
+def test_default_loss_nets_are_the_real_networks_and_say_so(caplog):
+    """Default LossConfig: ImageNet VGG-19 for L_ic and dlib's face ResNet for L_id; their
+    records name the files and hashes; no random init is announced or recorded."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        nets = LossNets(LossConfig())
+    assert nets.weights["vgg19"]["name"] == "vgg19-imagenet-keras-notop-q8"
+    assert nets.weights["identity"]["package"] == "face-recognition-models"
+    assert "random" not in str(nets.weights).lower()
+    assert not any("RANDOM" in r.getMessage() for r in caplog.records)
+    g = torch.Generator().manual_seed(0)
+    sr = (torch.rand(2, 3, 128, 128, generator=g) * 2 - 1).requires_grad_(True)
+    hr = torch.rand(2, 3, 128, 128, generator=g) * 2 - 1
+    loss = identity_loss(nets, sr, hr) + illumination_loss(nets, sr, hr)
+    loss.backward()
+    assert torch.isfinite(loss) and sr.grad.abs().sum() > 0
