@@ -74,6 +74,14 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
     assert "Time per stage" in report and "eval_grid.png" in report
     for image in ("rain_stylize.png", "synth_preview.png", "eval_grid.png"):
         assert (repo / "reports" / image).stat().st_size > 1000
+    # a default run uses the real networks and never records a random init anywhere
+    for record in sorted((repo / "metrics").rglob("*.json")):
+        assert "random" not in record.read_text().lower(), record
+    rain_vgg = json.loads((repo / "metrics" / "rain.json").read_text())["perceptual_weights"]
+    assert rain_vgg["name"] == "vgg19-imagenet-keras-notop-q8" and len(rain_vgg["sha256"]) == 64
+    assert set(test_metrics["weights"]) == {"vgg19", "identity"}
+    manifest = json.loads((repo / "data" / "shards" / "manifest.json").read_text())
+    assert manifest["header"]["models"]["perceptual"]["sha256"] == rain_vgg["sha256"]
 
     assert _ran(_run(dvc + ["repro"], repo, env)) == []
 
