@@ -9,8 +9,8 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
                      decoding): ``BatchLoader``, ahead of the device;
   the main process   relights, warps and downsamples it on the device
                      (``Synthesizer.make``) — the only work left on the device's path;
-  worker processes   PNG-encode it; the main process writes each finished shard
-                     atomically and then records it.
+  worker processes   PNG-encode it; the main process hands each finished shard to
+                     ``datagen.shards.ShardWriter`` (atomic file, then its record).
 
 At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import platform
 import time
 from collections import deque
@@ -44,15 +43,17 @@ from datagen.errors import UserInputError
 from datagen.rain import Rain, load_rain
 from datagen.shards import (
     Manifest,
-    ManifestWriter,
     PairSample,
+    ShardJob,
     ShardRecord,
+    ShardWriter,
+    check_out_dir,
+    is_finished,
     load_manifest,
     merge_parts,
-    shard_name,
+    shard_members,
 )
-from datagen.shards.manifest import MANIFEST_NAME, PARTS_DIR
-from datagen.shards.tarwrite import sha256_file, tar_bytes, write_atomic
+from datagen.shards.tarwrite import sha256_file
 from datagen.sources import SPLITS, FaceSource, open_source
 from datagen.synth.card import write_card
 from datagen.synth.config import SynthConfig
@@ -61,14 +62,6 @@ from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pai
 from datagen.synth.pools import FacePool, FaceRef, make_pool
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    split: str
-    shard: int
-    start: int
-    stop: int
 
 
 @dataclass
@@ -214,11 +207,6 @@ def _load_in_worker(split: str, start: int) -> LoadedBatch:
     return _WORKER_LOADER.load(split, start)
 
 
-def encode_batch(samples: list[PairSample]) -> list[tuple[str, bytes]]:
-    """PNG/JSON members of a batch (runs in worker processes)."""
-    return [m for s in samples for m in s.members()]
-
-
 def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
               world_size: int) -> list[ShardJob]:
     """The shards this rank owns: k ≡ rank (mod world_size), per split."""
@@ -243,49 +231,7 @@ def preflight(syn: "Synthesizer", out: Path, counts: Mapping[str, int], rank: in
     for split, n in counts.items():
         if n > 0:
             syn.loader.pool(split)  # a split without enough identities fails here
-    _check_out_dir(out)
-    return _existing(out, syn.header())
-
-
-def _check_out_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot write there ({err.strerror}); choose another --out") \
-            from None
-
-
-def _existing(out: Path, header: Mapping[str, Any]) -> Manifest | None:
-    if not ((out / MANIFEST_NAME).exists() or (out / PARTS_DIR).exists()):
-        if any(out.glob("*.tar")):
-            raise UserInputError(f"{out}: holds shards but no manifest; use an empty --out")
-        return None
-    manifest = load_manifest(out)
-    if manifest.header != header:
-        old, new = manifest.header.get("config", {}), header["config"]
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if manifest.header.get("models") != header["models"]:
-            diff.append("models")
-        if diff or manifest.header.get("generator") != header["generator"]:
-            raise UserInputError(f"{out}: holds shards made with a different config (differs "
-                                 f"in {', '.join(diff) or 'datagen version'}); use a new --out "
-                                 f"or the same options")
-        was, now = manifest.header.get("runtime", {}), header["runtime"]
-        raise UserInputError(f"{out}: holds shards made with torch {was.get('torch')} on "
-                             f"{was.get('device')!r}; this is torch {now['torch']} on "
-                             f"{now['device']!r}, whose float kernels may round a few pixels "
-                             f"differently; finish the run there, or use a new --out")
-    return manifest
-
-
-def _is_done(out: Path, manifest: Manifest | None, job: ShardJob) -> bool:
-    rec = manifest.shards.get(shard_name(job.split, job.shard)) if manifest else None
-    path = out / shard_name(job.split, job.shard)
-    return (rec is not None and rec.count == job.stop - job.start and path.is_file()
-            and path.stat().st_size == rec.bytes)
+    return check_out_dir(out, syn.header())
 
 
 def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
@@ -304,12 +250,11 @@ def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
     manifest = preflight(syn, out, counts, rank, world_size)
     header = syn.header()
     jobs = plan_jobs(counts, config.shard_size, rank, world_size)
-    todo = [j for j in jobs if not _is_done(out, manifest, j)]
-    writer = ManifestWriter(out, header, rank=rank, world_size=world_size)
+    todo = [j for j in jobs if not is_finished(out, manifest, j)]
+    writer = ShardWriter(out, header, rank=rank, world_size=world_size)
     summary = SynthSummary(skipped=len(jobs) - len(todo))
     t0 = time.perf_counter()
-    for record in _write_shards(syn, out, todo, workers):
-        writer.add(record)
+    for record in _write_shards(syn, writer, todo, workers):
         summary.written += 1
         summary.samples += record.count
         if on_progress:
@@ -317,7 +262,7 @@ def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
     summary.seconds = time.perf_counter() - t0
     final = load_manifest(out)
     every = plan_jobs(counts, config.shard_size, 0, 1)
-    summary.complete = all(_is_done(out, final, j) for j in every)
+    summary.complete = all(is_finished(out, final, j) for j in every)
     if summary.complete:
         final = merge_parts(out) if world_size > 1 else final
         write_card(out, final)
@@ -340,24 +285,22 @@ def _batches(jobs: list[ShardJob], batch_size: int) -> Iterator[_Batch]:
             yield _Batch(job, start, j == len(starts) - 1)
 
 
-def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
+def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
                   workers: int) -> Iterator[ShardRecord]:
+    """Make, encode and write ``jobs`` in order; yields each shard's record once written."""
     members: list[tuple[str, bytes]] = []
 
     def finish(job: ShardJob) -> ShardRecord:
-        data = tar_bytes(members)
+        record = writer.write(job, members)
         members.clear()
-        name = shard_name(job.split, job.shard)
-        digest = write_atomic(out / name, data)
-        return ShardRecord(name=name, split=job.split, first_index=job.start,
-                           count=job.stop - job.start, sha256=digest, bytes=len(data))
+        return record
 
     def make(b: _Batch, loaded: LoadedBatch) -> list[PairSample]:
         return syn.make(loaded)[: b.job.stop - b.start]
 
     if workers <= 0:
         for b in _batches(jobs, syn.config.batch_size):
-            members.extend(encode_batch(make(b, syn.loader.load(b.job.split, b.start))))
+            members.extend(shard_members(make(b, syn.loader.load(b.job.split, b.start))))
             if b.last:
                 yield finish(b.job)
         return
@@ -379,7 +322,7 @@ def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
         while loading:
             b, loaded = loading.popleft()
             load_next()
-            encoding.append((b, pool.apply_async(encode_batch, (make(b, loaded.get()),))))
+            encoding.append((b, pool.apply_async(shard_members, (make(b, loaded.get()),))))
             while len(encoding) > 2 * workers:
                 yield from _drain_one(encoding, members, finish)
         while encoding:
