@@ -13,34 +13,23 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
                      ``datagen.shards.ShardWriter`` (atomic file, then its record).
 
 At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
-
-What the bytes depend on (the contract, also in docs/shards.md): the config (which
-includes ``threads``, the intra-op thread count the device half always runs with),
-the RaIN checkpoint and perceptual weights, the code version, the torch version and
-the device (CPU model or GPU name) — the last two are recorded in the manifest
-header as ``runtime``. Not on workers, ranks, interruption, or the process's own
-torch thread setting.
+What the bytes depend on is said in ``datagen.synth.synthesizer``; this module only
+schedules the work.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import platform
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
-import numpy as np
 import torch
 
-from datagen import __version__
-from datagen.config import to_dict
 from datagen.errors import UserInputError
-from datagen.rain import Rain, load_rain
 from datagen.shards import (
     Manifest,
     PairSample,
@@ -53,13 +42,11 @@ from datagen.shards import (
     merge_parts,
     shard_members,
 )
-from datagen.shards.tarwrite import sha256_file
-from datagen.sources import SPLITS, FaceSource, open_source
+from datagen.sources import SPLITS
 from datagen.synth.card import write_card
 from datagen.synth.config import SynthConfig
-from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pairs, \
-    plan_sample
-from datagen.synth.pools import FacePool, FaceRef, make_pool
+from datagen.synth.pairs import LoadedBatch
+from datagen.synth.synthesizer import BatchLoader, Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -79,117 +66,6 @@ class SynthSummary:
     @property
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
-
-
-class BatchLoader:
-    """The host half of a config: the face source and its split pools; plans a batch and
-    loads the faces it names. Cheap to build, so every worker process has its own."""
-
-    def __init__(self, config: SynthConfig) -> None:
-        self.config = config
-        options = dict(config.source_options)
-        if config.source == "synthetic":
-            options.setdefault("size", config.hr_size)
-        self.source: FaceSource = open_source(config.source, **options)
-        self._pools: dict[str, FacePool] = {}
-        self._galleries: dict[str, list[FaceRef]] = {}
-        self._guides: dict[FaceRef, tuple[np.ndarray, np.ndarray]] = {}
-
-    def pool(self, split: str) -> FacePool:
-        if split not in self._pools:
-            self._pools[split] = make_pool(self.source, split, self.config)
-            if self.config.guide_gallery:
-                self._galleries[split] = guide_gallery(self.config, self._pools[split], split)
-        return self._pools[split]
-
-    def load(self, split: str, start: int) -> LoadedBatch:
-        """Plans and faces of the full batch [start, start + batch_size) of ``split``.
-
-        Always on one torch thread, in a worker or in the main process alike."""
-        with intra_op_threads(1):
-            pool = self.pool(split)
-            gallery = self._galleries.get(split)
-            plans = [plan_sample(self.config, pool, split, i, gallery)
-                     for i in range(start, start + self.config.batch_size)]
-            return load_batch(self.config, pool, plans, self._guides if gallery else None)
-
-
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the process's count."""
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
-
-
-def device_name(device: torch.device) -> str:
-    """The hardware the device half ran on: the GPU's name, or the CPU's model name."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-class Synthesizer:
-    """Loaded source, pools and relighting model for one config; makes pairs on ``device``."""
-
-    def __init__(self, config: SynthConfig, *, device: torch.device | str = "cpu") -> None:
-        self.config = config
-        self.device = torch.device(device)
-        if self.device.type != config.device_type:
-            raise UserInputError(f"synth: config device_type {config.device_type!r} but running "
-                                 f"on {self.device}")
-        self.loader = BatchLoader(config)
-        self.rain: Rain | None = None
-        self.rain_sha256: str | None = None
-        if config.relight == "rain":
-            path = Path(str(config.rain_checkpoint))
-            if not path.is_file():
-                raise UserInputError(f"{path}: RaIN checkpoint not found; make one with "
-                                     f"`datagen train-rain --phase finetune --out {path}` "
-                                     f"(or use --relight physical)")
-            self.rain = load_rain(path, map_location=self.device)
-            self.rain_sha256 = sha256_file(path)
-
-    def header(self) -> dict[str, Any]:
-        """What decides the bytes: config (minus the checkpoint's path), model hashes, and
-        the runtime (torch version, device) whose float kernels compute them."""
-        config = to_dict(self.config)
-        config.pop("rain_checkpoint")
-        perceptual = getattr(getattr(self.rain, "encoder", None), "weights_state", None)
-        return {"config": config, "generator": f"datagen {__version__}",
-                "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},
-                "runtime": {"torch": torch.__version__, "device": device_name(self.device)}}
-
-    def make(self, loaded: LoadedBatch) -> list[PairSample]:
-        """The device half: relight, warp and downsample a loaded batch into pairs, on
-        ``config.threads`` intra-op threads whatever the process's own setting."""
-        with intra_op_threads(self.config.threads):
-            return make_pairs(self.config, loaded, rain=self.rain, device=self.device,
-                              source_name=self.config.source)
-
-    def batch(self, split: str, start: int) -> list[PairSample]:
-        """The full batch of samples [start, start + batch_size) of ``split``."""
-        return self.make(self.loader.load(split, start))
-
-    def sample(self, split: str, index: int) -> PairSample:
-        """Regenerate sample ``index`` of ``split`` alone; equals the one in its shard."""
-        if split not in SPLITS or index < 0:
-            raise UserInputError(f"no sample {split}/{index}")
-        S, B = self.config.shard_size, self.config.batch_size
-        shard_start = index // S * S
-        start = shard_start + (index - shard_start) // B * B
-        return self.batch(split, start)[index - start]
 
 
 _WORKER_LOADER: BatchLoader | None = None
@@ -219,7 +95,7 @@ def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
     return jobs
 
 
-def preflight(syn: "Synthesizer", out: Path, counts: Mapping[str, int], rank: int,
+def preflight(syn: Synthesizer, out: Path, counts: Mapping[str, int], rank: int,
               world_size: int) -> Manifest | None:
     """Every check that can fail on user input, before any work: counts, rank, each split's
     faces, the output directory (writable; no shards of another config). Returns the
