@@ -50,8 +50,9 @@ def measure(preset: str, data: str, batch_size: int, warmup: int, steps: int, wo
         t0 = time.perf_counter()
         batch = next(loader)
         t1 = time.perf_counter()
-        g_step(gen, disc, opt_g, nets, config, batch, amp=plain,
-               d_update=lambda sr, b=batch: d_step(disc, opt_d, sr, b["uihr"], amp=plain))
+        out = gen(batch["nilr"], batch["guide"])  # as cpgan.train: G forward, D step, G step
+        d_step(disc, opt_d, out.sr, batch["uihr"], amp=plain)
+        g_step(out, disc, opt_g, nets, config, batch, amp=plain)
         t2 = time.perf_counter()
         if i >= warmup:
             wait, busy = wait + (t1 - t0), busy + (t2 - t1)
