@@ -42,8 +42,7 @@ def measure(preset: str, data: str, batch_size: int, warmup: int, steps: int, wo
     opt_d = make_optimizer(disc.parameters(), config)
     total = warmup + steps
     loader = iter(train_loader(data, batch_size=batch_size, num_workers=workers, seed=0,
-                               epoch_samples=total * batch_size * max(1, workers),
-                               shuffle=config.shuffle_buffer))
+                               batches=total * max(1, workers), shuffle=config.shuffle_buffer))
     plain = contextlib.nullcontext()
     wait = busy = 0.0
     for i in range(total):

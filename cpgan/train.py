@@ -193,7 +193,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         if adversarial:
             disc_model = DDP(discriminator, device_ids=ids)
     amp = config.amp and device.type == "cuda"
-    spe = config.steps_per_epoch(world)
+    spe = config.steps_per_epoch(world)  # the epoch's length: the loader's and resume's
     tsv = _TsvLog(out_dir / "plots" / "train.tsv", start_step=step) if rank == 0 else None
     last: dict[str, float] = {}
 
@@ -221,9 +221,9 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         task = progress.add_task("CPGAN", total=config.steps, completed=step, losses="")
         while step < config.steps:
             loader = train_loader(data_dir, batch_size=config.batch_size,
-                                  num_workers=config.num_workers, seed=config.seed,
-                                  epoch_samples=config.epoch_samples, device=device, epoch=epoch,
-                                  shuffle=config.shuffle_buffer, rank=rank, world_size=world)
+                                  num_workers=config.num_workers, seed=config.seed, batches=spe,
+                                  device=device, epoch=epoch, shuffle=config.shuffle_buffer,
+                                  rank=rank)
             skip = step - epoch * spe
             for i, batch in enumerate(loader):
                 if i < skip:
