@@ -54,16 +54,16 @@ def measure(preset: str, nets_name: str, data: str, batch_size: int, warmup: int
     opt_d = make_optimizer(disc.parameters(), config)
     total = warmup + steps
     loader = iter(train_loader(data, batch_size=batch_size, num_workers=workers, seed=0,
-                               epoch_samples=total * batch_size * max(1, workers),
-                               shuffle=config.shuffle_buffer))
+                               batches=total * max(1, workers), shuffle=config.shuffle_buffer))
     plain = contextlib.nullcontext()
     wait = busy = 0.0
     for i in range(total):
         t0 = time.perf_counter()
         batch = next(loader)
         t1 = time.perf_counter()
-        g_step(gen, disc, opt_g, nets, config, batch, amp=plain,
-               d_update=lambda sr, b=batch: d_step(disc, opt_d, sr, b["uihr"], amp=plain))
+        out = gen(batch["nilr"], batch["guide"])  # as cpgan.train: G forward, D step, G step
+        d_step(disc, opt_d, out.sr, batch["uihr"], amp=plain)
+        g_step(out, disc, opt_g, nets, config, batch, amp=plain)
         t2 = time.perf_counter()
         if i >= warmup:
             wait, busy = wait + (t1 - t0), busy + (t2 - t1)

@@ -102,18 +102,21 @@ class _EpochStream(IterableDataset):
 
 
 def train_loader(data_dir: str | Path, *, batch_size: int, num_workers: int, seed: int,
-                 epoch_samples: int, device: str | torch.device = "cpu", epoch: int = 0,
-                 shuffle: int = 256, rank: int = 0, world_size: int = 1,
-                 split: str = "train") -> DataLoader:
-    """The batches of one training epoch (length defined, see ``TrainConfig.steps_per_epoch``).
+                 batches: int, device: str | torch.device = "cpu", epoch: int = 0,
+                 shuffle: int = 256, rank: int = 0, split: str = "train") -> DataLoader:
+    """The ``batches`` batches of one training epoch on this rank (the trainer passes
+    ``TrainConfig.steps_per_epoch``); ``batches`` is a multiple of ``max(1, num_workers)``,
+    since each DataLoader worker yields an equal share.
 
     Each rank and worker reads its own resampled shard stream seeded from
     (seed, epoch, rank, worker), so epochs differ and re-running one repeats it exactly.
     """
-    urls = check_data(data_dir, split)
     workers = max(1, num_workers)
-    per_worker = max(1, epoch_samples // (world_size * batch_size * workers))
-    stream = _EpochStream(urls, batch_size=batch_size, batches_per_worker=per_worker,
+    if batches < 1 or batches % workers:
+        raise ValueError(f"batches per epoch must be a positive multiple of the {workers} "
+                         f"worker(s), got {batches}")
+    urls = check_data(data_dir, split)
+    stream = _EpochStream(urls, batch_size=batch_size, batches_per_worker=batches // workers,
                           shuffle=shuffle, seed=epoch_seed(seed, epoch), rank=rank)
     cuda = torch.device(device).type == "cuda"
     return DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=cuda,

@@ -1,5 +1,6 @@
-"""The CPGAN training loop: per batch one discriminator step (when "adv" is a term) and one
-generator step, Adam for both, lr × ``lr_decay`` at every epoch boundary.
+"""The CPGAN training loop, flat: per batch one generator forward, then one discriminator
+step on its detached output (when "adv" is a term), then one generator step; Adam for
+both, lr × ``lr_decay`` at every epoch boundary.
 
 Runs the same in one process and under ``torchrun`` (DDP; G and D wrapped, rank 0
 logs and writes checkpoints). Exact resume: the checkpoint holds weights, both
@@ -28,7 +29,7 @@ from cpgan import distributed as dist
 from cpgan.checkpoint import read_checkpoint, save_checkpoint
 from cpgan.data import Batch, check_data, train_loader
 from cpgan.losses import LOSS_TERMS, LossNets, discriminator_loss, generator_loss
-from cpgan.nets import Discriminator, Generator
+from cpgan.nets import Discriminator, Generator, GeneratorOutput
 from cpgan.train_config import TrainConfig
 from datagen.config import from_mapping, to_dict
 from datagen.errors import UserInputError
@@ -70,19 +71,15 @@ def d_step(disc: nn.Module, opt_d: torch.optim.Optimizer, sr: torch.Tensor, uihr
     return float(loss.detach())
 
 
-def g_step(gen: nn.Module, raw_disc: Discriminator | None, opt_g: torch.optim.Optimizer,
+def g_step(out: GeneratorOutput, raw_disc: Discriminator | None, opt_g: torch.optim.Optimizer,
            loss_nets: LossNets, config: TrainConfig, batch: Batch, *,
-           amp: contextlib.AbstractContextManager, d_update: Any = None) -> dict[str, float]:
-    """One generator update; with "adv", first ``d_update(sr)`` (the D step) runs on this
-    batch's output, then D (frozen for this step) scores it for L_adv. Returns the loss dict."""
-    opt_g.zero_grad(set_to_none=True)
-    with amp:
-        out = gen(batch["nilr"], batch["guide"])
-    logged: dict[str, float] = {}
+           amp: contextlib.AbstractContextManager) -> dict[str, float]:
+    """One generator update from this batch's generator output ``out`` (still attached to
+    G's graph). With "adv", ``raw_disc`` (the unwrapped D, frozen for this step) scores
+    ``out.sr`` for L_adv; run ``d_step`` on ``out.sr`` before this, not after. Returns the
+    loss dict."""
     fake_logits = None
     if raw_disc is not None:
-        if d_update is not None:
-            logged["d_loss"] = d_update(out.sr)
         raw_disc.requires_grad_(False)
         with amp:
             fake_logits = raw_disc(out.sr).float()
@@ -90,11 +87,12 @@ def g_step(gen: nn.Module, raw_disc: Discriminator | None, opt_g: torch.optim.Op
     total, terms = generator_loss(config.loss, loss_nets, out, uihr=batch["uihr"],
                                   guide=batch["guide"], landmarks=batch["landmarks"],
                                   fake_logits=fake_logits)
+    opt_g.zero_grad(set_to_none=True)
     total.backward()
     opt_g.step()
     if raw_disc is not None:
         raw_disc.requires_grad_(True)
-    return {**logged, **terms}
+    return terms
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
@@ -195,7 +193,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         if adversarial:
             disc_model = DDP(discriminator, device_ids=ids)
     amp = config.amp and device.type == "cuda"
-    spe = config.steps_per_epoch(world)
+    spe = config.steps_per_epoch(world)  # the epoch's length: the loader's and resume's
     tsv = _TsvLog(out_dir / "plots" / "train.tsv", start_step=step) if rank == 0 else None
     last: dict[str, float] = {}
 
@@ -223,21 +221,22 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         task = progress.add_task("CPGAN", total=config.steps, completed=step, losses="")
         while step < config.steps:
             loader = train_loader(data_dir, batch_size=config.batch_size,
-                                  num_workers=config.num_workers, seed=config.seed,
-                                  epoch_samples=config.epoch_samples, device=device, epoch=epoch,
-                                  shuffle=config.shuffle_buffer, rank=rank, world_size=world)
+                                  num_workers=config.num_workers, seed=config.seed, batches=spe,
+                                  device=device, epoch=epoch, shuffle=config.shuffle_buffer,
+                                  rank=rank)
             skip = step - epoch * spe
             for i, batch in enumerate(loader):
                 if i < skip:
                     continue
                 batch = _to_device(batch, device)
-                ctx = _autocast(device, amp)
-
-                def d_update(sr: torch.Tensor) -> float:
-                    return d_step(disc_model, opt_d, sr, batch["uihr"], amp=_autocast(device, amp))
-
-                last = g_step(gen_model, discriminator if adversarial else None, opt_g, loss_nets,
-                              config, batch, amp=ctx, d_update=d_update if adversarial else None)
+                with _autocast(device, amp):
+                    out = gen_model(batch["nilr"], batch["guide"])  # G forward, once
+                last = {}
+                if adversarial:  # D learns on the detached output before G's update
+                    last["d_loss"] = d_step(disc_model, opt_d, out.sr, batch["uihr"],
+                                            amp=_autocast(device, amp))
+                last.update(g_step(out, discriminator if adversarial else None, opt_g,
+                                   loss_nets, config, batch, amp=_autocast(device, amp)))
                 lr = opt_g.param_groups[0]["lr"]
                 step += 1
                 if step % spe == 0:

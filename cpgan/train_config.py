@@ -52,7 +52,10 @@ class TrainConfig:
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
         """Optimisation steps in one epoch: epoch_samples / (world_size · batch_size), at least 1
-        and a multiple of the DataLoader worker count (each worker yields equal shares)."""
+        and a multiple of the DataLoader worker count (each worker yields equal shares).
+
+        The one definition of an epoch's length: the trainer's loader yields this many
+        batches, and resume, lr decay and ``cpgan train --epochs`` count with it."""
         workers = max(1, self.num_workers)
         per_worker = max(1, self.epoch_samples // (world_size * self.batch_size * workers))
         return per_worker * workers

@@ -32,11 +32,11 @@ def write_tiny_pair_shards(folder, *, counts=None, shard_size: int = 4, seed: in
     import cv2
     import numpy as np
 
-    from datagen.shards import ManifestWriter, PairSample, write_shard
+    from datagen.shards import PairSample, ShardJob, ShardWriter, shard_members
 
     counts = counts or {"train": 8, "test": 4}
     rng = np.random.default_rng(seed)
-    writer = ManifestWriter(folder, {"config": {"fixture": "tiny", "seed": seed}})
+    writer = ShardWriter(folder, {"config": {"fixture": "tiny", "seed": seed}})
     for split, n in counts.items():
         samples = []
         for i in range(n):
@@ -52,7 +52,8 @@ def write_tiny_pair_shards(folder, *, counts=None, shard_size: int = 4, seed: in
                 "landmarks_uihr": lm.tolist(), "landmarks_nilr": (lm / 8).tolist(),
                 "affine": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "style_seed": i}))
         for k in range(0, n, shard_size):
-            writer.add(write_shard(folder, split, k // shard_size, samples[k:k + shard_size]))
+            job = ShardJob(split, k // shard_size, k, min(n, k + shard_size))
+            writer.write(job, shard_members(samples[job.start:job.stop]))
     return folder
 
 

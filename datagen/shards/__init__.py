@@ -1,7 +1,7 @@
 """Shard format v1: sharded WebDataset tarballs of NI-LR / NI-HR / UI-HR / guide pairs.
 
 The contract other projects rely on is documented in ``docs/shards.md``; this
-package writes it (deterministic bytes, atomic files, a manifest with sha256)
+package writes it (``ShardWriter``: deterministic bytes, atomic files, a manifest with sha256)
 and reads it back (``open_pairs``), and checks it (``verify``).
 """
 
@@ -23,11 +23,18 @@ from datagen.shards.schema import (
     shard_name,
 )
 from datagen.shards.verify import VerifyReport, verify
-from datagen.shards.writer import shard_bytes, write_shard
+from datagen.shards.writer import (
+    ShardJob,
+    ShardWriter,
+    check_out_dir,
+    is_finished,
+    shard_members,
+)
 
 __all__ = [
     "IMAGE_FIELDS", "JSON_FIELDS", "MANIFEST_NAME", "SCHEMA_VERSION", "Manifest",
-    "ManifestWriter", "PairSample", "ShardRecord", "VerifyReport", "decode_sample",
-    "load_manifest", "merge_parts", "open_pairs", "sample_key", "shard_bytes", "shard_name",
-    "shard_urls", "to_tensor", "verify", "write_shard",
+    "ManifestWriter", "PairSample", "ShardJob", "ShardRecord", "ShardWriter", "VerifyReport",
+    "check_out_dir", "decode_sample", "is_finished", "load_manifest", "merge_parts",
+    "open_pairs", "sample_key", "shard_members", "shard_name", "shard_urls", "to_tensor",
+    "verify",
 ]

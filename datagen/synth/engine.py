@@ -9,66 +9,46 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
                      decoding): ``BatchLoader``, ahead of the device;
   the main process   relights, warps and downsamples it on the device
                      (``Synthesizer.make``) — the only work left on the device's path;
-  worker processes   PNG-encode it; the main process writes each finished shard
-                     atomically and then records it.
+  worker processes   PNG-encode it; the main process hands each finished shard to
+                     ``datagen.shards.ShardWriter`` (atomic file, then its record).
 
 At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
-
-What the bytes depend on (the contract, also in docs/shards.md): the config (which
-includes ``threads``, the intra-op thread count the device half always runs with),
-the RaIN checkpoint and perceptual weights, the code version, the torch version and
-the device (CPU model or GPU name) — the last two are recorded in the manifest
-header as ``runtime``. Not on workers, ranks, interruption, or the process's own
-torch thread setting.
+What the bytes depend on is said in ``datagen.synth.synthesizer``; this module only
+schedules the work.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
-import platform
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
-import numpy as np
 import torch
 
-from datagen import __version__
-from datagen.config import to_dict
 from datagen.errors import UserInputError
-from datagen.rain import Rain, load_rain
 from datagen.shards import (
     Manifest,
-    ManifestWriter,
     PairSample,
+    ShardJob,
     ShardRecord,
+    ShardWriter,
+    check_out_dir,
+    is_finished,
     load_manifest,
     merge_parts,
-    shard_name,
+    shard_members,
 )
-from datagen.shards.manifest import MANIFEST_NAME, PARTS_DIR
-from datagen.shards.tarwrite import sha256_file, tar_bytes, write_atomic
-from datagen.sources import SPLITS, FaceSource, open_source
+from datagen.sources import SPLITS
 from datagen.synth.card import write_card
 from datagen.synth.config import SynthConfig
-from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pairs, \
-    plan_sample
-from datagen.synth.pools import FacePool, FaceRef, make_pool
+from datagen.synth.pairs import LoadedBatch
+from datagen.synth.synthesizer import BatchLoader, Synthesizer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    split: str
-    shard: int
-    start: int
-    stop: int
 
 
 @dataclass
@@ -88,117 +68,6 @@ class SynthSummary:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
 
-class BatchLoader:
-    """The host half of a config: the face source and its split pools; plans a batch and
-    loads the faces it names. Cheap to build, so every worker process has its own."""
-
-    def __init__(self, config: SynthConfig) -> None:
-        self.config = config
-        options = dict(config.source_options)
-        if config.source == "synthetic":
-            options.setdefault("size", config.hr_size)
-        self.source: FaceSource = open_source(config.source, **options)
-        self._pools: dict[str, FacePool] = {}
-        self._galleries: dict[str, list[FaceRef]] = {}
-        self._guides: dict[FaceRef, tuple[np.ndarray, np.ndarray]] = {}
-
-    def pool(self, split: str) -> FacePool:
-        if split not in self._pools:
-            self._pools[split] = make_pool(self.source, split, self.config)
-            if self.config.guide_gallery:
-                self._galleries[split] = guide_gallery(self.config, self._pools[split], split)
-        return self._pools[split]
-
-    def load(self, split: str, start: int) -> LoadedBatch:
-        """Plans and faces of the full batch [start, start + batch_size) of ``split``.
-
-        Always on one torch thread, in a worker or in the main process alike."""
-        with intra_op_threads(1):
-            pool = self.pool(split)
-            gallery = self._galleries.get(split)
-            plans = [plan_sample(self.config, pool, split, i, gallery)
-                     for i in range(start, start + self.config.batch_size)]
-            return load_batch(self.config, pool, plans, self._guides if gallery else None)
-
-
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the process's count."""
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
-
-
-def device_name(device: torch.device) -> str:
-    """The hardware the device half ran on: the GPU's name, or the CPU's model name."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-class Synthesizer:
-    """Loaded source, pools and relighting model for one config; makes pairs on ``device``."""
-
-    def __init__(self, config: SynthConfig, *, device: torch.device | str = "cpu") -> None:
-        self.config = config
-        self.device = torch.device(device)
-        if self.device.type != config.device_type:
-            raise UserInputError(f"synth: config device_type {config.device_type!r} but running "
-                                 f"on {self.device}")
-        self.loader = BatchLoader(config)
-        self.rain: Rain | None = None
-        self.rain_sha256: str | None = None
-        if config.relight == "rain":
-            path = Path(str(config.rain_checkpoint))
-            if not path.is_file():
-                raise UserInputError(f"{path}: RaIN checkpoint not found; make one with "
-                                     f"`datagen train-rain --phase finetune --out {path}` "
-                                     f"(or use --relight physical)")
-            self.rain = load_rain(path, map_location=self.device)
-            self.rain_sha256 = sha256_file(path)
-
-    def header(self) -> dict[str, Any]:
-        """What decides the bytes: config (minus the checkpoint's path), model hashes, and
-        the runtime (torch version, device) whose float kernels compute them."""
-        config = to_dict(self.config)
-        config.pop("rain_checkpoint")
-        perceptual = getattr(getattr(self.rain, "encoder", None), "weights_record", None)
-        return {"config": config, "generator": f"datagen {__version__}",
-                "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},
-                "runtime": {"torch": torch.__version__, "device": device_name(self.device)}}
-
-    def make(self, loaded: LoadedBatch) -> list[PairSample]:
-        """The device half: relight, warp and downsample a loaded batch into pairs, on
-        ``config.threads`` intra-op threads whatever the process's own setting."""
-        with intra_op_threads(self.config.threads):
-            return make_pairs(self.config, loaded, rain=self.rain, device=self.device,
-                              source_name=self.config.source)
-
-    def batch(self, split: str, start: int) -> list[PairSample]:
-        """The full batch of samples [start, start + batch_size) of ``split``."""
-        return self.make(self.loader.load(split, start))
-
-    def sample(self, split: str, index: int) -> PairSample:
-        """Regenerate sample ``index`` of ``split`` alone; equals the one in its shard."""
-        if split not in SPLITS or index < 0:
-            raise UserInputError(f"no sample {split}/{index}")
-        S, B = self.config.shard_size, self.config.batch_size
-        shard_start = index // S * S
-        start = shard_start + (index - shard_start) // B * B
-        return self.batch(split, start)[index - start]
-
-
 _WORKER_LOADER: BatchLoader | None = None
 
 
@@ -214,11 +83,6 @@ def _load_in_worker(split: str, start: int) -> LoadedBatch:
     return _WORKER_LOADER.load(split, start)
 
 
-def encode_batch(samples: list[PairSample]) -> list[tuple[str, bytes]]:
-    """PNG/JSON members of a batch (runs in worker processes)."""
-    return [m for s in samples for m in s.members()]
-
-
 def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
               world_size: int) -> list[ShardJob]:
     """The shards this rank owns: k ≡ rank (mod world_size), per split."""
@@ -231,7 +95,7 @@ def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
     return jobs
 
 
-def preflight(syn: "Synthesizer", out: Path, counts: Mapping[str, int], rank: int,
+def preflight(syn: Synthesizer, out: Path, counts: Mapping[str, int], rank: int,
               world_size: int) -> Manifest | None:
     """Every check that can fail on user input, before any work: counts, rank, each split's
     faces, the output directory (writable; no shards of another config). Returns the
@@ -243,49 +107,7 @@ def preflight(syn: "Synthesizer", out: Path, counts: Mapping[str, int], rank: in
     for split, n in counts.items():
         if n > 0:
             syn.loader.pool(split)  # a split without enough identities fails here
-    _check_out_dir(out)
-    return _existing(out, syn.header())
-
-
-def _check_out_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot write there ({err.strerror}); choose another --out") \
-            from None
-
-
-def _existing(out: Path, header: Mapping[str, Any]) -> Manifest | None:
-    if not ((out / MANIFEST_NAME).exists() or (out / PARTS_DIR).exists()):
-        if any(out.glob("*.tar")):
-            raise UserInputError(f"{out}: holds shards but no manifest; use an empty --out")
-        return None
-    manifest = load_manifest(out)
-    if manifest.header != header:
-        old, new = manifest.header.get("config", {}), header["config"]
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        if manifest.header.get("models") != header["models"]:
-            diff.append("models")
-        if diff or manifest.header.get("generator") != header["generator"]:
-            raise UserInputError(f"{out}: holds shards made with a different config (differs "
-                                 f"in {', '.join(diff) or 'datagen version'}); use a new --out "
-                                 f"or the same options")
-        was, now = manifest.header.get("runtime", {}), header["runtime"]
-        raise UserInputError(f"{out}: holds shards made with torch {was.get('torch')} on "
-                             f"{was.get('device')!r}; this is torch {now['torch']} on "
-                             f"{now['device']!r}, whose float kernels may round a few pixels "
-                             f"differently; finish the run there, or use a new --out")
-    return manifest
-
-
-def _is_done(out: Path, manifest: Manifest | None, job: ShardJob) -> bool:
-    rec = manifest.shards.get(shard_name(job.split, job.shard)) if manifest else None
-    path = out / shard_name(job.split, job.shard)
-    return (rec is not None and rec.count == job.stop - job.start and path.is_file()
-            and path.stat().st_size == rec.bytes)
+    return check_out_dir(out, syn.header())
 
 
 def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
@@ -304,12 +126,11 @@ def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
     manifest = preflight(syn, out, counts, rank, world_size)
     header = syn.header()
     jobs = plan_jobs(counts, config.shard_size, rank, world_size)
-    todo = [j for j in jobs if not _is_done(out, manifest, j)]
-    writer = ManifestWriter(out, header, rank=rank, world_size=world_size)
+    todo = [j for j in jobs if not is_finished(out, manifest, j)]
+    writer = ShardWriter(out, header, rank=rank, world_size=world_size)
     summary = SynthSummary(skipped=len(jobs) - len(todo))
     t0 = time.perf_counter()
-    for record in _write_shards(syn, out, todo, workers):
-        writer.add(record)
+    for record in _write_shards(syn, writer, todo, workers):
         summary.written += 1
         summary.samples += record.count
         if on_progress:
@@ -317,7 +138,7 @@ def synth(config: SynthConfig, out: str | Path, counts: Mapping[str, int], *,
     summary.seconds = time.perf_counter() - t0
     final = load_manifest(out)
     every = plan_jobs(counts, config.shard_size, 0, 1)
-    summary.complete = all(_is_done(out, final, j) for j in every)
+    summary.complete = all(is_finished(out, final, j) for j in every)
     if summary.complete:
         final = merge_parts(out) if world_size > 1 else final
         write_card(out, final)
@@ -340,24 +161,22 @@ def _batches(jobs: list[ShardJob], batch_size: int) -> Iterator[_Batch]:
             yield _Batch(job, start, j == len(starts) - 1)
 
 
-def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
+def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
                   workers: int) -> Iterator[ShardRecord]:
+    """Make, encode and write ``jobs`` in order; yields each shard's record once written."""
     members: list[tuple[str, bytes]] = []
 
     def finish(job: ShardJob) -> ShardRecord:
-        data = tar_bytes(members)
+        record = writer.write(job, members)
         members.clear()
-        name = shard_name(job.split, job.shard)
-        digest = write_atomic(out / name, data)
-        return ShardRecord(name=name, split=job.split, first_index=job.start,
-                           count=job.stop - job.start, sha256=digest, bytes=len(data))
+        return record
 
     def make(b: _Batch, loaded: LoadedBatch) -> list[PairSample]:
         return syn.make(loaded)[: b.job.stop - b.start]
 
     if workers <= 0:
         for b in _batches(jobs, syn.config.batch_size):
-            members.extend(encode_batch(make(b, syn.loader.load(b.job.split, b.start))))
+            members.extend(shard_members(make(b, syn.loader.load(b.job.split, b.start))))
             if b.last:
                 yield finish(b.job)
         return
@@ -379,7 +198,7 @@ def _write_shards(syn: Synthesizer, out: Path, jobs: list[ShardJob],
         while loading:
             b, loaded = loading.popleft()
             load_next()
-            encoding.append((b, pool.apply_async(encode_batch, (make(b, loaded.get()),))))
+            encoding.append((b, pool.apply_async(shard_members, (make(b, loaded.get()),))))
             while len(encoding) > 2 * workers:
                 yield from _drain_one(encoding, members, finish)
         while encoding:

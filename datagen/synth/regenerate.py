@@ -19,7 +19,7 @@ from datagen.shards import load_manifest, sample_key
 from datagen.shards.compare import SampleDiff, compare_with_shard
 from datagen.shards.tarwrite import sha256_file
 from datagen.synth.config import SynthConfig
-from datagen.synth.engine import Synthesizer
+from datagen.synth.synthesizer import Synthesizer
 
 
 def stored_config(header: Mapping[str, Any], folder: Path, rain: Path | None) -> SynthConfig:

@@ -16,11 +16,12 @@ from datagen.imageio import decode_png, read_image
 from datagen.shards import (
     ManifestWriter,
     PairSample,
+    ShardJob,
+    ShardWriter,
     load_manifest,
     merge_parts,
     open_pairs,
     verify,
-    write_shard,
 )
 
 
@@ -57,28 +58,52 @@ def test_same_samples_same_bytes(tmp_path, make_shards):
 
 
 def test_interrupted_writer_leaves_nothing_that_looks_finished(tmp_path):
+    """The writer synth uses, killed between writing the temp file and renaming it: no file
+    with the shard's name, no record, and verify names the leftover."""
     script = f"""
 import os, signal, numpy as np
 import datagen.shards.tarwrite as tw
-real = tw.os.replace
-def killed(*a):  # die between writing the temp file and renaming it
-    os.kill(os.getpid(), signal.SIGKILL)
-tw.os.replace = killed
-from datagen.shards import PairSample, write_shard
+def killed(src, dst):  # die on the shard's rename (the manifest's own renames go through)
+    if str(dst).endswith(".tar"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+real, tw.os.replace = tw.os.replace, killed
+from datagen.shards import PairSample, ShardJob, ShardWriter, shard_members
 img = np.zeros((16, 16, 3), np.uint8); big = np.zeros((128, 128, 3), np.uint8)
 s = PairSample("train", 0, img, big, big, big, dict(identity="a", guide_identity="b",
     source="t", landmarks_uihr=[], landmarks_nilr=[], affine=[], style_seed=0))
-write_shard({str(tmp_path)!r}, "train", 0, [s])
+ShardWriter({str(tmp_path)!r}, {{"config": {{}}}}).write(ShardJob("train", 0, 0, 1),
+                                                         shard_members([s]))
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
-    assert proc.returncode == -9
+    assert proc.returncode == -9, proc.stderr
     assert not (tmp_path / "train-000000.tar").exists()
-    leftovers = list(tmp_path.iterdir())
-    assert leftovers and all(p.name.startswith(".train-000000.tar.tmp-") for p in leftovers)
-    (tmp_path / "manifest.json").write_text(json.dumps({"schema": 1, "header": {}, "shards": []}))
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "manifest.json"]
+    assert leftovers and all(n.startswith(".train-000000.tar.tmp-") for n in leftovers)
+    assert not load_manifest(tmp_path).shards
     report = verify(tmp_path)
     assert not report.ok and "leftover temporary file" in next(iter(report.problems.values()))
 
+
+def test_the_writer_records_each_shard_after_its_file(tmp_path):
+    """ShardWriter.write: the file has its final name and bytes before the record is added,
+    and the record describes exactly those bytes."""
+    members = [(f"train/{i:09d}.json", b"{}") for i in range(2)]
+    writer = ShardWriter(tmp_path, {"config": {}})
+    seen = []
+
+    def add(record):
+        path = tmp_path / record.name
+        seen.append((record, path.is_file() and _sha(path) == record.sha256))
+        real_add(record)
+
+    real_add, writer.records.add = writer.records.add, add
+    record = writer.write(ShardJob("train", 3, 6, 8), members)
+    assert seen == [(record, True)]
+    assert (record.name, record.first_index, record.count) == ("train-000003.tar", 6, 2)
+    assert record.bytes == (tmp_path / record.name).stat().st_size
+    assert load_manifest(tmp_path).shards == {record.name: record}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 def test_verify_catches_flipped_byte_truncation_and_missing(tiny_shards):
     assert verify(tiny_shards).ok

@@ -16,7 +16,7 @@ from datagen.cli import main
 from datagen.errors import UserInputError
 from datagen.imageio import decode_png, write_image
 from datagen.rain import Rain, RainConfig, save_checkpoint
-from datagen.shards import load_manifest, open_pairs, verify
+from datagen.shards import ShardWriter, load_manifest, open_pairs, verify
 from datagen.shards.reader import to_tensor
 from datagen.sources.synthetic import SyntheticFaces
 from datagen.synth import SynthConfig, Synthesizer, synth
@@ -166,6 +166,50 @@ synth(cfg, {str(tmp_path)!r}, {COUNTS!r}, on_progress=die)
     resumed = synth(CFG, tmp_path, COUNTS)
     assert resumed.skipped == 1 and resumed.written == 4 and resumed.complete
     assert _digests(tmp_path) == _digests(reference)
+
+
+def test_synth_writes_every_shard_through_the_shard_writer(reference, tmp_path, monkeypatch):
+    """The engine has no writer of its own: each shard it makes is one ShardWriter.write,
+    whose records are the manifest's."""
+    calls = []
+    real = ShardWriter.write
+
+    def spy(self, job, members):
+        calls.append(real(self, job, members))
+        return calls[-1]
+
+    monkeypatch.setattr(ShardWriter, "write", spy)
+    synth(CFG, tmp_path, COUNTS, workers=2)
+    assert {r.name: r for r in calls} == load_manifest(tmp_path).shards
+    assert len(calls) == 5 and _digests(tmp_path) == _digests(reference)
+
+
+def test_a_run_killed_while_renaming_a_shard_resumes_to_the_same_bytes(reference, tmp_path):
+    """Same machine and config: killed inside the writer after the second shard's temp file
+    is written but before its rename, the run leaves one recorded shard and a temp file
+    (which verify names); re-running redoes the second shard and gives the reference bytes."""
+    script = f"""
+import os, signal
+import datagen.shards.tarwrite as tw
+from datagen.synth import SynthConfig, synth
+def replace(src, dst):
+    if str(dst).endswith("train-000001.tar"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+real, tw.os.replace = tw.os.replace, replace
+cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7,
+                  source_options={{"n_identities": 40}})
+synth(cfg, {str(tmp_path)!r}, {COUNTS!r}, workers=0)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert set(load_manifest(tmp_path).shards) == {"train-000000.tar"}
+    assert not (tmp_path / "train-000001.tar").exists()
+    assert "leftover temporary file" in " ".join(verify(tmp_path).problems.values())
+    resumed = synth(CFG, tmp_path, COUNTS)
+    assert resumed.skipped == 1 and resumed.written == 4 and resumed.complete
+    finished = {n: d for n, d in _digests(tmp_path).items() if not n.startswith(".")}
+    assert finished == _digests(reference)
 
 
 def test_only_regenerates_the_stored_sample(reference):
