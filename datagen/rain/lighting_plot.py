@@ -58,10 +58,13 @@ def _panel(values: list[np.ndarray], labels: list[str], title: str, *, bins: int
     _text(img, "share", (2, y0 - 6), 0.35)
     _text(img, f"{top_share / 1.1:.2f}", (2, py(top_share / 1.1) + 4), 0.3)
     _text(img, title, (x0, 14), 0.42)
-    for i, (label, v, colour) in enumerate(zip(labels, values, COLOURS)):
+    legend = [f"{label} (median {np.median(v):.2f})" for label, v in zip(labels, values)]
+    text_w = max(cv2.getTextSize(t, FONT, 0.33, 1)[0][0] for t in legend)
+    lx = max(x0 + 4, x1 - text_w - 18)
+    for i, (text, colour) in enumerate(zip(legend, COLOURS)):
         y = y0 + 12 + 16 * i
-        cv2.rectangle(img, (x1 - 190, y - 9), (x1 - 180, y + 1), colour, -1)
-        _text(img, f"{label} (median {np.median(v):.2f})", (x1 - 175, y), 0.33)
+        cv2.rectangle(img, (lx, y - 9), (lx + 10, y + 1), colour, -1)
+        _text(img, text, (lx + 15, y), 0.33)
     return img
 
 
