@@ -98,6 +98,24 @@ def rain_table(root: Path) -> list[str]:
     return rows
 
 
+def lighting_table(root: Path) -> list[str]:
+    """RaIN's lighting-ratio statistics (output / input) against the reference's."""
+    ratio = _load(root / "metrics" / "rain.json").get("lighting_ratio")
+    if not ratio:
+        return ["(no lighting-ratio measurement in metrics/rain.json)"]
+    reference = ratio.get("reference", "reference")
+    rows = [f"| statistic of log(NI / UI) | RaIN p05 / median / p95 | {reference} p05 / median "
+            f"/ p95 | Wasserstein |", "|---|---|---|---|"]
+    for stat, label in (("asymmetry", "left/right asymmetry"), ("range", "shadow range p95−p5")):
+        cells = []
+        for side in ("rain", "reference_stats"):
+            q = ratio.get(side, {}).get(stat, {})
+            cells.append(" / ".join(_fmt(q.get(k), 2) for k in ("p05", "median", "p95")))
+        w = ratio.get("wasserstein_rain_to_reference", {}).get(stat)
+        rows.append(f"| {label} | {cells[0]} | {cells[1]} | {_fmt(w, 3)} |")
+    return rows
+
+
 def render(root: Path) -> str:
     params = yaml.safe_load((root / "params.yaml").read_text())
     synth = _load(root / "metrics" / "synth.json")
@@ -143,6 +161,14 @@ def render(root: Path) -> str:
         *rain_table(root),
         "",
         "![each row: a face, then random illuminations](rain_stylize.png)",
+        "",
+        "Lighting ratio of each relit face over its uniformly lit input (luminance, blurred, "
+        "inside the face; `datagen.rain.lighting`), against the reference's lit faces over "
+        "the same faces' uniform ones:",
+        "",
+        *lighting_table(root),
+        "",
+        "![lighting-ratio histograms: reference vs RaIN](rain_lighting.png)",
         "",
         "## Stage 2: synthesized pairs (test split)",
         "",

@@ -72,7 +72,7 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
     assert test_metrics["cpgan"]["psnr"] > 0 and test_metrics["bicubic"]["psnr"] > 0
     report = (repo / "reports" / "index.md").read_text()
     assert "Time per stage" in report and "eval_grid.png" in report
-    for image in ("rain_stylize.png", "synth_preview.png", "eval_grid.png"):
+    for image in ("rain_stylize.png", "rain_lighting.png", "synth_preview.png", "eval_grid.png"):
         assert (repo / "reports" / image).stat().st_size > 1000
     # a default run uses the real networks and never records a random init anywhere
     for record in sorted((repo / "metrics").rglob("*.json")):

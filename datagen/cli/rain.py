@@ -95,26 +95,54 @@ def stylize_cmd(checkpoint: Path, source: str, n: int, samples: int, size: int |
 @click.option("--n", type=int, default=64, show_default=True,
               help="held-out synthetic faces to relight and compare.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--reference", default="synthetic", show_default=True, metavar="SPEC",
+              help="real light to hold RaIN's lighting ratios against: synthetic (the physical "
+                   "renders, NI vs UI of one face), extended_yale_b:ROOT (each lit photo vs the "
+                   "subject's frontal A+000E+00 one) or multipie:ROOT (not supported yet).")
+@click.option("--subjects", default=None, metavar="RANGE",
+              help="real reference subjects, e.g. 29-39 or 01-28 (default: all).")
+@click.option("--reference-n", type=int, default=512, show_default=True,
+              help="faces of the synthetic reference.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="metrics JSON to write.")
-def eval_rain_cmd(checkpoint: Path, n: int, seed: int, out: Path) -> None:
-    """Measure relighting: style distance to real non-uniform renders, content kept.
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG of the lighting-ratio histograms, RaIN vs reference.")
+def eval_rain_cmd(checkpoint: Path, n: int, seed: int, reference: str, subjects: str | None,
+                  reference_n: int, out: Path, plot: Path | None) -> None:
+    """Measure relighting: style distance to real non-uniform renders, content kept, real light.
 
     On held-out (test split) synthetic faces: style-statistics (VGG relu1_1…relu4_1 μ/σ)
     and 8×8 brightness-map distances of RaIN outputs and of the uniformly lit inputs to
     physically rendered non-uniform faces (lower = closer to real shading), and the
     relu4_1 content distance of each output to its input (identity kept) next to the
-    distance between two different faces.
+    distance between two different faces. Lighting ratio (output / input): quantiles of the
+    left/right asymmetry and shadow range of RaIN's and of the reference's, and their 1-D
+    Wasserstein distances (under "lighting_ratio").
     """
     import json
 
     from datagen.rain import load_rain
+    from datagen.rain.lighting_plot import lighting_histograms
+    from datagen.rain.lighting_reference import open_reference
     from datagen.rain.metrics import evaluate_on_synthetic
 
     model = load_rain(checkpoint)
-    metrics = evaluate_on_synthetic(model, n=n, seed=seed)
+    ref = open_reference(reference, subjects=subjects, n=reference_n, seed=seed)
+    evaluation = evaluate_on_synthetic(model, n=n, seed=seed, reference=ref)
+    metrics = evaluation.metrics
     metrics["perceptual_weights"] = model.encoder.weights_record
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    if plot is not None:
+        write_image(plot, lighting_histograms({ref.name: ref.stats,
+                                               "RaIN": evaluation.rain_lighting}))
     for key, value in metrics.items():
-        click.echo(f"{key}: {value}")
+        if key != "lighting_ratio":
+            click.echo(f"{key}: {value}")
+    ratio = metrics["lighting_ratio"]
+    for stat, w in ratio["wasserstein_rain_to_reference"].items():
+        click.echo(f"lighting ratio {stat}: median RaIN {ratio['rain'][stat]['median']:.3f}, "
+                   f"{ratio['reference']} {ratio['reference_stats'][stat]['median']:.3f}; "
+                   f"Wasserstein {w:.3f}")
+    if plot is not None:
+        click.echo(f"wrote {plot}")

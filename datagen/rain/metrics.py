@@ -9,15 +9,24 @@
 - content distance: MSE of instance-normalised relu4_1 features (structure, not
   illumination statistics) between each output and its input, against the same
   distance between two different input faces.
+- lighting ratio (``datagen.rain.lighting``): per relit face, the left/right asymmetry
+  and shadow range of log(output / input), summarised by quantiles and held against a
+  reference of real light (Extended Yale B, or the synthetic physical renders) by the
+  1-D Wasserstein distance per statistic.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from datagen.perceptual import VGGFeatures, channel_mean_std
+from datagen.rain.lighting import compare, lighting_statistics, summarize
+from datagen.rain.lighting_reference import LightingReference
 from datagen.rain.model import Rain
 from datagen.rain.relight import relight
 
@@ -65,15 +74,40 @@ def content_distance(vgg: VGGFeatures, a: torch.Tensor, b: torch.Tensor) -> floa
     return float(F.mse_loss(norm(fa), norm(fb)))
 
 
-def relighting_metrics(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
-                       generator: torch.Generator) -> dict[str, float]:
-    """Metrics for ``content`` (N, 3, H, W) uniformly lit faces relit with random z, against
-    ``nonuniform`` (M, 3, H, W) real non-uniform faces (held-out identities), all in [0, 1]."""
+@dataclass(frozen=True)
+class RelightingEvaluation:
+    """What ``evaluate_relighting`` measured.
+
+    metrics:       JSON-ready, the content of ``metrics/rain.json``.
+    rain_lighting: per relit face, ``lighting_statistics`` of output over input, (N,) each.
+    reference:     the lit faces the lighting was held against, or None.
+    """
+
+    metrics: dict[str, Any]
+    rain_lighting: dict[str, torch.Tensor]
+    reference: LightingReference | None
+
+
+def lighting_ratio_metrics(rain: dict[str, torch.Tensor],
+                           reference: LightingReference) -> dict[str, Any]:
+    """JSON-ready: the reference's name, quantiles of both sets' lighting statistics and the
+    Wasserstein distance of RaIN's to the reference's, per statistic."""
+    return {"reference": reference.name, "rain": summarize(rain),
+            "reference_stats": summarize(reference.stats),
+            "wasserstein_rain_to_reference": compare(rain, reference.stats)}
+
+
+def evaluate_relighting(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
+                        generator: torch.Generator,
+                        reference: LightingReference | None = None) -> RelightingEvaluation:
+    """Relight ``content`` (N, 3, H, W) uniformly lit faces with random z and measure the
+    outputs against ``nonuniform`` (M, 3, H, W) non-uniform faces of held-out identities (all
+    in [0, 1]) and, with ``reference``, their lighting ratios against its (``lighting_ratio``)."""
     relit = relight(model, content, generator=generator).cpu()
     content, nonuniform = content.cpu(), nonuniform.cpu()
     vgg = model.encoder.cpu()
     other = content.roll(1, dims=0)  # a different face for each face
-    return {
+    metrics: dict[str, Any] = {
         "style_dist_relit_to_ni": style_distance(vgg, relit, nonuniform),
         "style_dist_content_to_ni": style_distance(vgg, content, nonuniform),
         "lighting_dist_relit_to_ni": lighting_distance(relit, nonuniform),
@@ -81,11 +115,22 @@ def relighting_metrics(model: Rain, content: torch.Tensor, nonuniform: torch.Ten
         "content_dist_relit_to_input": content_distance(vgg, relit, content),
         "content_dist_between_faces": content_distance(vgg, content, other),
     }
+    rain_lighting = lighting_statistics(relit, content)
+    if reference is not None:
+        metrics["lighting_ratio"] = lighting_ratio_metrics(rain_lighting, reference)
+    return RelightingEvaluation(metrics, rain_lighting, reference)
 
 
-def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0) -> dict[str, float]:
-    """``relighting_metrics`` on held-out (test split) synthetic faces: content = their uniform
-    renders, reference = non-uniform renders of the same held-out identities."""
+def relighting_metrics(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
+                       generator: torch.Generator) -> dict[str, float]:
+    """The distances of ``evaluate_relighting`` (no lighting reference)."""
+    return evaluate_relighting(model, content, nonuniform, generator=generator).metrics
+
+
+def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0,
+                          reference: LightingReference | None = None) -> RelightingEvaluation:
+    """``evaluate_relighting`` on held-out (test split) synthetic faces: content = their uniform
+    renders, non-uniform set = non-uniform renders of the same held-out identities."""
     from datagen.rain.data import FaceStream, synthetic_faces
 
     size = model.config.image_size
@@ -93,5 +138,5 @@ def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0) -> dict[st
     content = FaceStream(synthetic_faces(size=size, lighting="uniform"), size=size, split="test")
     ni = FaceStream(synthetic_faces(size=size, lighting="non-uniform"), size=size, split="test")
     faces, references = content.sample(n, rng), ni.sample(n, rng)
-    return relighting_metrics(model, faces, references,
-                              generator=torch.Generator().manual_seed(seed))
+    return evaluate_relighting(model, faces, references,
+                               generator=torch.Generator().manual_seed(seed), reference=reference)

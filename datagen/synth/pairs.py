@@ -92,12 +92,14 @@ def plan_sample(config: SynthConfig, pool: FacePool, split: str, index: int,
 class LoadedBatch:
     """A batch's host-side half: its plans and the uint8 faces they name, ready for the
     device. ``relit`` holds the NI-HR faces when they come from the source (physical or
-    real relighting) rather than from RaIN."""
+    real relighting) rather than from RaIN; ``lights`` the light parameters of physically
+    relit faces, one dict per plan."""
 
     plans: list[SamplePlan]
     content: Faces
     guides: Faces
     relit: np.ndarray | None
+    lights: list[dict] | None = None
 
 
 def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
@@ -105,9 +107,10 @@ def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
                ) -> LoadedBatch:
     """The faces of ``plans`` (uniformly lit content and guides, and source-relit NI-HR).
     With ``guide_cache`` (a guide gallery), each guide is loaded once and kept there."""
-    relit = None
+    relit, lights = None, None
     if config.relight == "physical":
-        relit = pool.render_physical([p.content for p in plans], [p.style_seed for p in plans])
+        relit, lights = pool.render_physical([p.content for p in plans],
+                                             [p.style_seed for p in plans])
     elif config.relight == "real":
         relit = pool.load([p.relit for p in plans]).images
     refs = [p.guide for p in plans]
@@ -120,7 +123,7 @@ def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
             guide_cache.update(zip(missing, zip(loaded.images, loaded.landmarks)))
         guides = Faces(np.stack([guide_cache[r][0] for r in refs]),
                        np.stack([guide_cache[r][1] for r in refs]))
-    return LoadedBatch(list(plans), pool.load([p.content for p in plans]), guides, relit)
+    return LoadedBatch(list(plans), pool.load([p.content for p in plans]), guides, relit, lights)
 
 
 def style_latents(style_seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
@@ -178,6 +181,8 @@ def make_pairs(config: SynthConfig, batch: LoadedBatch, *, rain: Rain | None,
         }
         if plan.relit is not None:
             meta["relit_key"] = list(plan.relit.key)
+        if batch.lights is not None:
+            meta["light"] = batch.lights[b]
         samples.append(PairSample(plan.split, plan.index, nilr8[b], nihr8[b], content.images[b],
                                   guides.images[b], meta))
     return samples

@@ -46,7 +46,8 @@ class FacePool(Protocol):
 
     def load(self, refs: Sequence[FaceRef]) -> Faces: ...
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]) -> np.ndarray: ...
+    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> tuple[np.ndarray, list[dict]]: ...
 
 
 class SyntheticPool:
@@ -73,10 +74,14 @@ class SyntheticPool:
                                  np.array([r.key[1] for r in refs]), lighting="uniform")
         return Faces(out.images, out.landmarks)
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]) -> np.ndarray:
-        return self.source.render(np.array([r.key[0] for r in refs]),
-                                  np.array([r.key[1] for r in refs]), lighting="non-uniform",
-                                  light_seeds=np.asarray(style_seeds, np.int64)).images
+    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> tuple[np.ndarray, list[dict]]:
+        """The faces of ``refs`` under the random lights of ``style_seeds``: (B, S, S, 3) uint8
+        and, per face, the JSON-ready light parameters it was rendered with."""
+        out = self.source.render(np.array([r.key[0] for r in refs]),
+                                 np.array([r.key[1] for r in refs]), lighting="non-uniform",
+                                 light_seeds=np.asarray(style_seeds, np.int64))
+        return out.images, out.lights
 
 
 class RecordPool:
@@ -125,7 +130,8 @@ class RecordPool:
                          else lm.astype(np.float32))
         return Faces(np.stack(images), np.stack(marks))
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]) -> np.ndarray:
+    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> tuple[np.ndarray, list[dict]]:
         raise UserInputError("--relight physical needs --source synthetic")
 
 

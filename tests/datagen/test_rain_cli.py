@@ -36,12 +36,27 @@ def test_train_then_stylize_on_synthetic_faces(tmp_path):
     assert _run(["stylize", "--checkpoint", str(out), "--n", "2", "--samples", "3",
                  "--out", str(again)]).exit_code == 0
     assert grid.read_bytes() == again.read_bytes()  # same seed → same bytes
-    metrics = tmp_path / "rain.json"
-    res = _run(["eval-rain", "--checkpoint", str(out), "--n", "4", "--out", str(metrics)])
+    metrics, plot = tmp_path / "rain.json", tmp_path / "lighting.png"
+    res = _run(["eval-rain", "--checkpoint", str(out), "--n", "4", "--reference-n", "8",
+                "--out", str(metrics), "--plot", str(plot)])
     assert res.exit_code == 0, res.output
     values = __import__("json").loads(metrics.read_text())
     assert values["style_dist_content_to_ni"] > 0 and values["content_dist_between_faces"] > 0
     assert values["perceptual_weights"]["name"] == "vgg19-random-init"
+    # lighting ratio against the default reference, the synthetic physical renders
+    ratio = values["lighting_ratio"]
+    assert ratio["reference"] == "synthetic physical"
+    assert ratio["rain"]["range"]["n"] == 4 and ratio["reference_stats"]["range"]["n"] == 8
+    assert set(ratio["rain"]["asymmetry"]) == {"p05", "p25", "median", "p75", "p95", "mean", "n"}
+    # a 2-step model barely changes its input's light; the physical renders do
+    assert ratio["wasserstein_rain_to_reference"]["range"] > 0.3
+    assert "lighting ratio range: median RaIN" in res.output
+    assert read_image(plot).shape == (280, 880, 3)
+    res = _run(["eval-rain", "--checkpoint", str(out), "--reference", f"multipie:{tmp_path}",
+                "--out", str(metrics)])
+    assert res.exit_code == 1 and res.output.startswith("Error: multipie reference: not "
+                                                        "supported yet")
+    assert len(res.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -52,6 +67,7 @@ def test_train_then_stylize_on_synthetic_faces(tmp_path):
       "--out", "r.pt", "--image-size", "20"], "multiple of 8"),
     (["train-rain", "--content", "lighting-fields", "--style", "lighting-fields", "--steps", "1",
       "--out", "r.pt", "--resume", *TINY_OPTS], "nothing to resume"),
+    (["eval-rain", "--checkpoint", "nope.pt", "--out", "m.json"], "datagen train-rain"),
 ])
 def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)

@@ -53,6 +53,11 @@ def test_output_verifies_and_holds_what_the_schema_says(reference):
         # physical relighting changes the light, not the face: same background corner
         assert torch.equal(s["nihr"][:, :4, :4], s["uihr"][:, :4, :4])
         assert not torch.equal(s["nihr"], s["uihr"])
+        # every sampled light parameter of the physical render is recorded
+        light = meta["light"]
+        assert light["kind"] in ("point", "key-fill") and light["lighting"] == "non-uniform"
+        assert {"azimuth_deg", "elevation_deg", "intensity", "tint", "direction"} \
+            <= set(light["lights"][0])
 
 
 def test_nilr_is_replayable_from_nihr_and_the_recorded_affine(reference):

@@ -235,3 +235,18 @@ def test_bad_indices_and_render_args(src):
         _render(src, [0], [0], "non-uniform", [0, 1])
     with pytest.raises(UserInputError):
         src.render(np.array([0.5]), np.array([0]), lighting="uniform")
+
+
+def test_non_uniform_light_is_a_seeded_mixture_of_dark_room_and_milder_lights():
+    from datagen.sources.synthetic.params import sample_light
+
+    lights = [sample_light(0, i, 0, k) for i in range(50) for k in range(4)]
+    assert lights[7] == sample_light(0, 1, 0, 3)  # a pure function of its seeds
+    kinds = [d["kind"] for d in lights]
+    assert 0.6 < kinds.count("point") / len(kinds) < 0.9 and "key-fill" in kinds
+    for d in lights:
+        if d["kind"] == "point":  # one light, no fill, black shadows as in Extended Yale B
+            assert len(d["lights"]) == 1 and d["ambient"] < 0.001
+            assert abs(d["lights"][0]["azimuth_deg"]) <= 115
+        else:
+            assert 0.05 <= d["ambient"] <= 0.30
