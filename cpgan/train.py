@@ -126,7 +126,7 @@ class _TsvLog:
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: str) -> None:
     previous = from_mapping(TrainConfig, saved, where=where)
-    if dataclasses.replace(previous, steps=config.steps) != config:
+    if dataclasses.replace(previous, steps=config.steps, device=config.device) != config:
         raise UserInputError(f"{where}: saved training config differs from this run's (only "
                              "--steps may change on resume); use the same options or a new --out")
 

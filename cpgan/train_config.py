@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cpgan.config import ModelConfig
+from cpgan.config import ModelConfig, PresetName
 from cpgan.losses import LossConfig
 from datagen.errors import UserInputError
 
@@ -18,13 +18,16 @@ from datagen.errors import UserInputError
 class TrainConfig:
     """Everything that decides a training run's numbers (validated once).
 
+    model:          the networks' sizes: a ``ModelConfig`` (its fields in params.yaml) or a
+                    preset name (tiny | default | paper), resolved on construction.
     steps:          total optimisation steps (one D step + one G step each).
     epoch_samples:  samples per epoch, over all ranks; the lr decays once per epoch.
     shuffle_buffer: sample shuffle buffer of the stream (per DataLoader worker).
     amp:            bf16 autocast on CUDA (ignored on CPU).
+    device:         where to train (cpu, cuda, cuda:1, ...); a resume may change it.
     """
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig | PresetName = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     batch_size: int = 16
     lr: float = 1e-3
@@ -39,8 +42,11 @@ class TrainConfig:
     num_workers: int = 0
     shuffle_buffer: int = 256
     amp: bool = True
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            object.__setattr__(self, "model", ModelConfig.preset(self.model))
         for name in ("batch_size", "epoch_samples", "steps", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"train config {name} must be >= 1, got {getattr(self, name)}")

@@ -47,6 +47,15 @@ def _matches(value: Any, hint: Any) -> bool:
     return True
 
 
+def _dataclass_in(hint: Any) -> Any:
+    """``hint`` if it is a dataclass, the dataclass member of a union (``ModelConfig | str``), else None."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    if get_origin(hint) in (Union, types.UnionType):
+        return next((h for h in get_args(hint) if dataclasses.is_dataclass(h)), None)
+    return None
+
+
 def _coerce(value: Any, hint: Any) -> Any:
     """Normalise YAML/JSON forms: lists → tuples, ints → floats where a float is declared."""
     origin = get_origin(hint)
@@ -81,12 +90,18 @@ def from_mapping(cls: type[C], values: Mapping[str, Any], *, where: str = "") ->
             f"{prefix}unknown config key(s) {', '.join(unknown)}; "
             f"known keys: {', '.join(sorted(fields))}"
         )
+    missing = sorted(name for name, f in fields.items() if name not in values
+                     and f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise UserInputError(f"{prefix}missing config key(s) {', '.join(missing)}")
     hints = get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            kwargs[key] = from_mapping(hint, value, where=f"{where}.{key}" if where else key)
+        nested = _dataclass_in(hint)
+        if nested is not None and isinstance(value, Mapping):
+            kwargs[key] = from_mapping(nested, value, where=f"{where}.{key}" if where else key)
             continue
         value = _coerce(value, hint)
         if not _matches(value, hint):
@@ -109,13 +124,17 @@ def to_dict(config: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
 
 
-def load_params_section(path: str | Path, section: str) -> dict[str, Any]:
-    """Read one top-level section of a DVC ``params.yaml`` (e.g. ``synth``) as a dict.
+def read_params(spec: str | Path, section: str) -> tuple[dict[str, Any], str]:
+    """Read one top-level section of a DVC ``params.yaml``: ``FILE`` (section ``section``)
+    or ``FILE:SECTION``. Returns the section as a dict and its name ``FILE:SECTION``.
 
     Missing file, malformed YAML or a missing section raise ``UserInputError``.
     """
-    import yaml  # local: only stage scripts and CLIs that take params files need it
+    import yaml  # local: only the CLIs that take --params need it
 
+    path, colon, named = str(spec).rpartition(":")
+    if not colon or not named or "/" in named:
+        path, named = str(spec), section
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"{path}: params file not found")
@@ -123,6 +142,27 @@ def load_params_section(path: str | Path, section: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise UserInputError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
-    if section not in data or not isinstance(data[section], Mapping):
-        raise UserInputError(f"{path}: no '{section}:' section (found: {', '.join(data) or 'none'})")
-    return dict(data[section])
+    if named not in data or not isinstance(data[named], Mapping):
+        raise UserInputError(f"{path}: no '{named}:' section (found: {', '.join(data) or 'none'})")
+    return dict(data[named]), f"{path}:{named}"
+
+
+def build_config(cls: type[C], params: str | Path | None, section: str,
+                 overrides: Mapping[str, Any], *, where: str) -> C:
+    """The config ``cls`` from a params section (``--params FILE[:SECTION]``, or none) with
+    the command-line ``overrides`` on top: dotted keys (``"loss.weights.ic"``) set one
+    field each, ``None`` means "not given". Every default is the dataclass's own.
+    """
+    values: dict[str, Any] = {}
+    if params is not None:
+        values, where = read_params(params, section)
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = values
+        for name in parents:  # made even for an option not given: a nested config exists
+            child = node.get(name)
+            node[name] = child = dict(child) if isinstance(child, Mapping) else {}
+            node = child
+        if value is not None:
+            node[leaf] = value
+    return from_mapping(cls, values, where=where)

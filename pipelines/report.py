@@ -50,9 +50,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "—" if value is None else str(value)
 
 
-def canonical_terms(losses: str) -> str:
-    terms = {t.strip() for t in losses.split(",") if t.strip()}
-    return ",".join(t for t in TERM_ORDER if t in terms)
+def canonical_terms(terms: list[str]) -> str:
+    return ",".join(t for t in TERM_ORDER if t in set(terms))
 
 
 def time_table(root: Path) -> list[str]:
@@ -68,7 +67,7 @@ def time_table(root: Path) -> list[str]:
 
 
 def eval_table(root: Path, params: dict[str, Any]) -> list[str]:
-    terms = canonical_terms(str(params.get("train", {}).get("losses", "")))
+    terms = canonical_terms(params.get("train", {}).get("loss", {}).get("terms", []))
     paper = PAPER_TABLE1.get(terms)
     rows = ["| method | split | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for split in ("val", "test"):
@@ -118,6 +117,7 @@ def lighting_table(root: Path) -> list[str]:
 
 def render(root: Path) -> str:
     params = yaml.safe_load((root / "params.yaml").read_text())
+    rain_model = params["rain"].get("model", {})
     synth = _load(root / "metrics" / "synth.json")
     rain = _load(root / "metrics" / "rain.json")
     evaluation = _load(root / "metrics" / "eval_test.json")
@@ -129,17 +129,18 @@ def render(root: Path) -> str:
         "",
         "## What the run used",
         "",
-        f"- device: `{params.get('device')}`; seed {params.get('seed')}",
+        f"- device: `{params['train'].get('device')}`; seed {params['train'].get('seed')}",
         f"- perceptual weights: RaIN's VGG `{_weights_name(rain.get('perceptual_weights'))}`; "
         f"CPGAN losses: " + (", ".join(f"{k} `{_weights_name(v)}`" for k, v in
                                       evaluation.get("weights", {}).items()) or "—"),
-        f"- RaIN: width {params['rain']['width']}, {params['rain']['image_size']} px, "
-        f"{params['rain_pretrain']['steps']} pretrain + {params['rain_finetune']['steps']} "
+        f"- RaIN: width {rain_model.get('width')}, {rain_model.get('image_size')} px, "
+        f"{params['rain']['pretrain']['steps']} pretrain + {params['rain']['finetune']['steps']} "
         f"fine-tune steps",
         f"- synth: {synth.get('samples', {})} samples in {synth.get('shards', '—')} shards, "
         f"{_fmt(synth.get('samples_per_second'), 1)} samples/s, "
-        f"{synth.get('bytes_per_sample', '—')} bytes/sample, relight `{params['synth']['relight']}`",
-        f"- CPGAN: preset `{params['train']['preset']}`, losses `{params['train']['losses']}`, "
+        f"{synth.get('bytes_per_sample', '—')} bytes/sample, relight `{params['synth']['config'].get('relight')}`",
+        f"- CPGAN: model `{params['train'].get('model')}`, losses "
+        f"`{','.join(params['train'].get('loss', {}).get('terms', []))}`, "
         f"{params['train']['steps']} steps of batch {params['train']['batch_size']}",
         "",
         "## Time per stage",

@@ -5,7 +5,7 @@ L⁻ (mse), L† (+id), L‡ (+h), L⋆ (+adv), each with and without L_ic.
     python pipelines/table1.py --steps 200     # a shorter schedule (a -S train.steps=200 on each)
     python pipelines/table1.py --queue-only    # just queue; run later with `dvc exp run --run-all`
 
-Each experiment is `dvc exp run --queue -n table1-<name> -S "train.losses='<terms>'"`: DVC reruns
+Each experiment is `dvc exp run --queue -n table1-<name> -S "train.loss.terms=[<terms>]"`: DVC reruns
 only train → evaluate → report (RaIN and the shards are shared), and `dvc exp show` is the
 table. Nothing here trains or measures; it is the command block the README documents.
 """
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = ["-S", f"train.steps={args.steps}"] if args.steps else []
     try:
         for name, terms in VARIANTS.items():
-            # quoted: unquoted commas are a sweep to DVC's (Hydra) override syntax
+            # a bracketed list: bare commas are a sweep to DVC's (Hydra) override syntax
             run(["dvc", "exp", "run", "--queue", "-n", f"table1-{name}",
-                 "-S", f"train.losses='{terms}'", *extra])
+                 "-S", f"train.loss.terms=[{terms}]", *extra])
         if args.queue_only:
             return 0
         run(["dvc", "exp", "run", "--run-all", "--jobs", "1"])

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,8 +120,8 @@ def test_table1_experiments_queue_and_run(fresh_clone):
     assert status.count("Queued") == 8 and "table1-Lstar-ic" in status
     _run(dvc + ["queue", "remove", "--all"], repo, env)
 
-    ran = _run(dvc + ["exp", "run", "-n", "table1-check", "-S", "train.losses=mse",
-                      "-S", "train.steps=2"], repo, env)
+    ran = _run(dvc + ["exp", "run", "-n", "table1-check", "-S", "train.loss.terms=[mse,ic]",
+                      "-S", "train.loss.weights.ic=1", "-S", "train.steps=2"], repo, env)
     assert _ran(ran) == ["train", "evaluate", "report"]
     # the experiment's metrics are in its commit (metrics/ is git-tracked), so exp show has them
     shown = json.loads(subprocess.run(dvc + ["exp", "show", "--json"], cwd=repo, env=env,
@@ -128,7 +129,11 @@ def test_table1_experiments_queue_and_run(fresh_clone):
     found = _experiment(shown, "table1-check")
     assert found is not None, "table1-check missing from dvc exp show"
     assert found["metrics"]["metrics/eval_test.json"]["data"]["cpgan"]["psnr"] > 0
-    assert found["params"]["params.yaml"]["data"]["train"]["losses"] == "mse"
+    loss = found["params"]["params.yaml"]["data"]["train"]["loss"]
+    assert loss["terms"] == ["mse", "ic"] and loss["weights"]["ic"] == 1
+    ckpt = torch.load(repo / "runs" / "cpgan" / "last.pt", weights_only=True)  # the exp's run
+    assert ckpt["loss_config"]["terms"] == ["mse", "ic"]
+    assert ckpt["loss_config"]["weights"]["ic"] == 1.0
 
 
 def _experiment(node, name: str):

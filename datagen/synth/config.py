@@ -87,3 +87,24 @@ class SynthConfig:
     @property
     def fractions(self) -> SplitFractions:
         return SplitFractions(*self.split_fractions)
+
+
+@dataclass(frozen=True)
+class SynthRun:
+    """``datagen synth``: how many samples, of which split, with how many worker processes,
+    and the ``SynthConfig`` that decides their bytes (the part recorded in the manifest;
+    ``n`` and ``workers`` never change a sample).
+
+    n:       samples to make; with ``split`` "all" shared by the identity fractions.
+    workers: processes that load or render the faces ahead of the model and PNG-encode its
+             output (0: all in the main process).
+    """
+
+    n: int
+    config: SynthConfig
+    split: Literal["train", "val", "test", "all"] = "all"
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise UserInputError(f"synth: workers must be ≥ 0, got {self.workers}")

@@ -32,7 +32,7 @@ def test_train_eval_hallucinate_end_to_end(tiny_shards, tmp_path):
     assert result.exit_code == 0, result.output
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["step"] == 2 and ckpt["loss_config"]["terms"] == ["mse", "ic"]
-    assert ckpt["loss_config"]["weight_ic"] == 0.25
+    assert ckpt["loss_config"]["weights"]["ic"] == 0.25
     assert (run / "plots" / "train.tsv").read_text().splitlines()[0].startswith("step\tepoch\tlr")
     resumed = _run(["train", "--data", str(tiny_shards), "--out", str(run), "--epochs", "2",
                     "--variant", "L-+ic", "--loss-weights", "ic=0.25", "--resume", *TINY])
@@ -52,6 +52,25 @@ def test_train_eval_hallucinate_end_to_end(tiny_shards, tmp_path):
                    "--guide", str(tmp_path / "guide.png"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "out" / "thumb.png").shape == (128, 128, 3)
+
+
+def test_train_reads_params_and_flags_override_single_fields(tiny_shards, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  model: tiny\n  loss:\n    terms: [mse, ic]\n"
+                      "    weights: {ic: 0.5}\n    vgg_weights: random\n"
+                      "    perceptual_width: 0.125\n  steps: 1\n  batch_size: 2\n"
+                      "  epoch_samples: 4\n")
+    run = tmp_path / "run"
+    result = _run(["train", "--params", str(params), "--data", str(tiny_shards), "--out",
+                   str(run), "--loss-weights", "mse=2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["train_config"]["model"]["trunk"] == 16 and ckpt["step"] == 1
+    assert ckpt["loss_config"]["weights"] == {"mse": 2.0, "id": 1e-3, "h": 1e-2, "ic": 0.5,
+                                              "adv": 1e-2}
+    params.write_text("train:\n  loss:\n    weights: {icc: 1}\n")
+    _one_line_error(_run(["train", "--params", f"{params}:train", "--data", str(tiny_shards),
+                          "--out", str(run)]), "train.loss.weights", "icc")
 
 
 def test_bad_inputs_are_one_line_errors(tiny_shards, tmp_path):

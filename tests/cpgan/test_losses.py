@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from cpgan.heatmaps import render_heatmaps
-from cpgan.losses import (LOSS_TERMS, VARIANTS, LossConfig, LossNets, adversarial_loss,
+from cpgan.losses import (LOSS_TERMS, VARIANTS, LossConfig, LossNets, LossWeights,
+                          adversarial_loss,
                           discriminator_loss, generator_loss, heatmap_loss, identity_loss,
                           illumination_loss, mse_loss, variant_terms)
 from cpgan.nets import GeneratorOutput
-from datagen.config import from_mapping
+from datagen.config import from_mapping, to_dict
 from datagen.errors import UserInputError
 
 TINY = dict(perceptual_width=0.125, vgg_weights="random", identity_net="random")
@@ -120,7 +121,7 @@ def test_generator_loss_uses_exactly_the_variant_terms(name):
     total, logged = generator_loss(config, nets, out, uihr=uihr, guide=guide,
                                    landmarks=landmarks, fake_logits=fake_logits)
     assert set(logged) == set(config.terms) | {"total"}
-    expect = sum(config.weights[t] * logged[t] for t in config.terms)
+    expect = sum(getattr(config.weights, t) * logged[t] for t in config.terms)
     assert logged["total"] == pytest.approx(expect, rel=1e-5)
     assert total.item() == pytest.approx(expect, rel=1e-5)
     assert all(logged[t] > 0 for t in config.terms)
@@ -149,17 +150,18 @@ def test_generator_loss_nan_landmarks_leave_heatmaps_out():
 
 def test_loss_config_validation():
     assert LossConfig().terms == LOSS_TERMS
-    assert LossConfig().weights == {"mse": 1.0, "id": 1e-3, "h": 1e-2, "ic": 1.0, "adv": 1e-2}
+    assert to_dict(LossConfig().weights) == {"mse": 1.0, "id": 1e-3, "h": 1e-2, "ic": 1.0,
+                                             "adv": 1e-2}
     with pytest.raises(UserInputError, match="mse"):
         LossConfig(terms=("id",))
     with pytest.raises(UserInputError, match="terms"):
         LossConfig(terms=("mse", "lpips"))
     with pytest.raises(UserInputError, match="weights"):
-        LossConfig(weight_id=-1.0)
-    cfg = from_mapping(LossConfig, {"terms": ["mse", "ic"], "weight_ic": 2})
-    assert cfg.terms == ("mse", "ic") and cfg.weight_ic == 2.0
-    with pytest.raises(UserInputError, match="unknown config key"):
-        from_mapping(LossConfig, {"weight_lpips": 1.0})
+        LossConfig(weights=LossWeights(id=-1.0))
+    cfg = from_mapping(LossConfig, {"terms": ["mse", "ic"], "weights": {"ic": 2}})
+    assert cfg.terms == ("mse", "ic") and cfg.weights == LossWeights(ic=2.0)
+    with pytest.raises(UserInputError, match="unknown config key.*lpips"):
+        from_mapping(LossConfig, {"weights": {"lpips": 1.0}})
 
 
 def test_loss_nets_are_frozen_and_record_weights(nets):

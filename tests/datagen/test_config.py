@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from datagen.config import from_mapping, load_params_section, to_dict
+from datagen.config import build_config, from_mapping, read_params, to_dict
 from datagen.errors import UserInputError
 
 
@@ -42,14 +42,37 @@ def test_rejects_unknown_keys_and_wrong_types(values, needle):
         from_mapping(Example, values, where="params.yaml:example")
 
 
-def test_load_params_section(tmp_path):
+def test_read_params(tmp_path):
     p = tmp_path / "params.yaml"
-    p.write_text("synth:\n  n: 5\nother: 1\n")
-    assert load_params_section(p, "synth") == {"n": 5}
+    p.write_text("synth:\n  n: 5\nother: {n: 6}\n")
+    assert read_params(p, "synth") == ({"n": 5}, f"{p}:synth")
+    assert read_params(f"{p}:other", "synth") == ({"n": 6}, f"{p}:other")
     with pytest.raises(UserInputError, match="no 'train:' section"):
-        load_params_section(p, "train")
+        read_params(p, "train")
     with pytest.raises(UserInputError, match="not found"):
-        load_params_section(tmp_path / "missing.yaml", "synth")
+        read_params(tmp_path / "missing.yaml", "synth")
     p.write_text("synth: [unclosed\n")
     with pytest.raises(UserInputError, match="not valid YAML"):
-        load_params_section(p, "synth")
+        read_params(p, "synth")
+
+
+def test_build_config_overrides_single_fields(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("example:\n  steps: 5\n  inner: {rate: 0.25}\n")
+    cfg = build_config(Example, p, "example", {"lr": 0.5, "inner.rate": None, "steps": None},
+                       where="cmd")
+    assert cfg == Example(steps=5, lr=0.5, inner=Inner(rate=0.25))
+    assert build_config(Example, None, "example", {"inner.rate": 2}, where="cmd").inner.rate == 2
+    p.write_text("example:\n  inner: {rat: 1}\n")
+    with pytest.raises(UserInputError, match=r"params.yaml:example.inner: unknown config key\(s\) rat"):
+        build_config(Example, p, "example", {}, where="cmd")
+
+
+@dataclass(frozen=True)
+class Required:
+    n: int
+
+
+def test_missing_required_key_names_it():
+    with pytest.raises(UserInputError, match="missing config key\\(s\\) n"):
+        from_mapping(Required, {})

