@@ -19,9 +19,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from datagen.dlib_models import FRONTAL_5, RESNET_DESCRIPTOR, model_path
-from datagen.dlib_resnet import load_dlib_face_resnet
-from datagen.identity import rank1_accuracy
+from facecore.dlib_models import FRONTAL_5, RESNET_DESCRIPTOR, model_path
+from facecore.dlib_resnet import load_dlib_face_resnet
+from facecore.identity import rank1_accuracy
 from datagen.sources import open_source
 
 

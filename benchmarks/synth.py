@@ -101,7 +101,7 @@ def source_alone(n: int, batch: int) -> float:
 
 def face_folder(root: Path, identities: int = 64, per_identity: int = 8) -> Path:
     """A ``folder`` source of synthetic faces written as PNGs, one sub-folder per identity."""
-    from datagen.imageio import write_image
+    from facecore.imageio import write_image
     from datagen.sources.synthetic import SyntheticFaces
 
     faces = SyntheticFaces(size=128)

@@ -16,9 +16,9 @@ import torch
 
 from cpgan.config import ModelConfig
 from cpgan.nets import Generator
-from datagen.config import from_mapping
-from datagen.errors import UserInputError
-from datagen.torchfiles import read_tagged, save_atomic
+from facecore.config import from_mapping
+from facecore.errors import UserInputError
+from facecore.torchfiles import read_tagged, save_atomic
 
 KIND = "cpgan"
 VERSION = 1

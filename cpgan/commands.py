@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from datagen.cli.base import params_option
-from datagen.config import build_config
-from datagen.errors import UserInputError
+from facecore.cli import params_option
+from facecore.config import build_config
+from facecore.errors import UserInputError
 
 PRESETS = ("tiny", "default", "paper")
 

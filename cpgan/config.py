@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 PresetName = Literal["tiny", "default", "paper"]
 

@@ -21,7 +21,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.shards import decode_sample, open_pairs, shard_urls, verify
 
 Batch = dict[str, Any]

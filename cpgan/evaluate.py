@@ -27,9 +27,9 @@ from cpgan.data import eval_loader
 from cpgan.metrics import psnr, ssim
 from cpgan.nets import Generator
 from cpgan.nets.blocks import bicubic_upsample
-from datagen.errors import UserInputError
-from datagen.grid import make_grid
-from datagen.imageio import write_image
+from facecore.errors import UserInputError
+from facecore.grid import make_grid
+from facecore.imageio import write_image
 
 log = logging.getLogger(__name__)
 GRID_ROWS = 8
@@ -146,7 +146,7 @@ Embed = Callable[[np.ndarray], np.ndarray]
 
 def dlib_embedding() -> Embed:
     """dlib's face descriptor of (N, S, S, 3) uint8 aligned crops (``FaceEmbedder``)."""
-    from datagen.identity import FaceEmbedder  # dlib: loaded only when asked
+    from facecore.identity import FaceEmbedder  # dlib: loaded only when asked
 
     return FaceEmbedder().embed
 
@@ -187,7 +187,7 @@ def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str],
     """Table 2 protocol: rank-1 of bicubic, CPGAN and UI-HR probes against a gallery of the
     first UI-HR image of each identity. faces: kind → (H, W, 3) uint8 images, one per id;
     ``embed``: (N, H, W, 3) uint8 → (N, D) embeddings."""
-    from datagen.identity import rank1_accuracy
+    from facecore.identity import rank1_accuracy
 
     first: dict[str, int] = {}
     for i, who in enumerate(ids):

@@ -12,8 +12,8 @@ import torch
 
 from cpgan.checkpoint import load_generator
 from cpgan.evaluate import hallucinate_batch, to_uint8
-from datagen.errors import UserInputError
-from datagen.imageio import list_images, read_image, write_image
+from facecore.errors import UserInputError
+from facecore.imageio import list_images, read_image, write_image
 
 log = logging.getLogger(__name__)
 LR_SIZE, HR_SIZE = 16, 128

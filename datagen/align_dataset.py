@@ -36,11 +36,11 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from datagen.align import DETECTORS, EYE_DISTANCE, Detector, FaceFinder, alignment_matrix, \
+from facecore.align import DETECTORS, EYE_DISTANCE, Detector, FaceFinder, alignment_matrix, \
     canonical_template, transform_points, warp_face
-from datagen.config import to_dict
-from datagen.errors import UserInputError
-from datagen.imageio import read_image, write_image
+from facecore.config import to_dict
+from facecore.errors import UserInputError
+from facecore.imageio import read_image, write_image
 from datagen.sources.folder import LABEL_COLUMNS, LABELS_CSV, LANDMARK_COLUMNS, LANDMARKS_CSV, \
     write_landmarks_row
 from datagen.sources.indexed import IndexedSource

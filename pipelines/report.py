@@ -33,7 +33,7 @@ TERM_ORDER = ("mse", "id", "h", "ic", "adv")
 
 
 def _weights_name(record: object) -> str:
-    """A weights record (``datagen.perceptual``) as name and short sha256."""
+    """A weights record (``facecore.perceptual``) as name and short sha256."""
     if not isinstance(record, dict):
         return "—"
     sha = record.get("sha256")

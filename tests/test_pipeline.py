@@ -93,14 +93,15 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
     shown = _run(dvc + ["metrics", "show", "--json"], repo, env)
     assert "eval_test.json" in shown and "synth.json" in shown
 
-    # an edit to a helper every stage's CLI imports (the shard reader's PNG decode) marks
-    # exactly the stages that run datagen code: not the report, which only reads metrics
-    helper = repo / "datagen" / "imageio.py"
+    # an edit to a helper of the core package every stage's CLI imports (the shard reader's
+    # PNG decode) marks exactly the stages that run project code: not the report, which
+    # only reads metrics
+    helper = repo / "facecore" / "imageio.py"
     original = helper.read_text()
     helper.write_text(original + "\n# edited\n")
     status = json.loads(_run(dvc + ["status", "--json"], repo, env).splitlines()[-1])
     changed = sorted(stage for stage, entries in status.items()
-                     if any("datagen" in e.get("changed deps", {}) for e in entries
+                     if any("facecore" in e.get("changed deps", {}) for e in entries
                             if isinstance(e, dict)))
     assert changed == ["evaluate", "rain_finetune", "rain_pretrain", "synth", "train"], status
     helper.write_text(original)

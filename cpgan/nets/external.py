@@ -13,7 +13,7 @@ from torch import nn
 
 from cpgan.nets.blocks import ResidualBlock, conv
 from cpgan.nets.internal import spatial_attention
-from datagen.perceptual import channel_mean_std
+from facecore.perceptual import channel_mean_std
 
 
 def mean_std_normalise(x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from datagen import __version__
-from datagen.cli.base import UserErrorGroup, setup_logging
+from facecore.cli import UserErrorGroup, setup_logging
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})

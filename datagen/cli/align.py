@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from datagen.align import DETECTORS, EYE_DISTANCE
+from facecore.align import DETECTORS, EYE_DISTANCE
 
 FILE_SOURCES = ("folder", "extended_yale_b", "multipie", "celeba")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from datagen.errors import UserInputError
-from datagen.grid import draw_points, make_grid
-from datagen.imageio import write_image
+from facecore.errors import UserInputError
+from facecore.grid import draw_points, make_grid
+from facecore.imageio import write_image
 
 
 def _source_options(name: str, *, root: str | None, lighting: str, seed: int,

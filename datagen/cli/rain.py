@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 import torch
 
-from datagen.cli.base import params_option
-from datagen.config import build_config
-from datagen.imageio import write_image
+from facecore.cli import params_option
+from facecore.config import build_config
+from facecore.imageio import write_image
 
 
 @click.command("train-rain")

@@ -10,9 +10,9 @@ import click
 import numpy as np
 from rich.table import Table
 
-from datagen.cli.base import console
-from datagen.grid import make_grid
-from datagen.imageio import write_image
+from facecore.cli import console
+from facecore.grid import make_grid
+from facecore.imageio import write_image
 from datagen.shards import IMAGE_FIELDS, open_pairs, verify
 
 shard_dir = click.argument("directory", type=click.Path(file_okay=False, path_type=Path))

@@ -19,9 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from datagen.cli.base import console, params_option
-from datagen.config import build_config
-from datagen.errors import UserInputError
+from facecore.cli import console, params_option
+from facecore.config import build_config
+from facecore.errors import UserInputError
 from datagen.shards import shard_name
 from datagen.shards.compare import compare_with_shard
 from datagen.sources import SOURCES

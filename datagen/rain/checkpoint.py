@@ -3,7 +3,7 @@
 A checkpoint is a dict (nanoGPT style): ``kind``, ``version``, ``config``,
 ``model`` (all weights, the frozen VGG included, so a relit face never depends
 on which VGG file the loading machine has), ``weights`` (the VGG's weights record,
-``datagen.perceptual``), ``encoder_pad_mode``, ``optimizer``, ``step``, ``rng`` (torch and numpy
+``facecore.perceptual``), ``encoder_pad_mode``, ``optimizer``, ``step``, ``rng`` (torch and numpy
 generator states of the training loop), ``phase`` and ``last_losses``.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from datagen.config import from_mapping, to_dict
-from datagen.errors import UserInputError
+from facecore.config import from_mapping, to_dict
+from facecore.errors import UserInputError
 from datagen.rain.model import Rain, RainConfig
-from datagen.torchfiles import read_tagged, save_atomic
+from facecore.torchfiles import read_tagged, save_atomic
 
 KIND = "datagen.rain"
 VERSION = 2  # 2: the VGG's weights record and feature scale (tap_scale)

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import torch
 
-from datagen.errors import UserInputError
-from datagen.imageio import read_image
+from facecore.errors import UserInputError
+from facecore.imageio import read_image
 from datagen.rain.styles import lighting_fields
 from datagen.sources.base import FaceSource, Illumination, Split, split_indices
 

@@ -17,7 +17,7 @@ from typing import AbstractSet
 import numpy as np
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain.data import square_resize, to_tensor
 from datagen.rain.lighting import MEASURE_SIZE, STATISTICS, lighting_statistics
 from datagen.sources.base import Split, split_of

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from datagen.perceptual import channel_mean_std, upcast
+from facecore.perceptual import channel_mean_std, upcast
 
 
 def content_loss(output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

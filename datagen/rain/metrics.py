@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from datagen.perceptual import VGGFeatures, channel_mean_std
+from facecore.perceptual import VGGFeatures, channel_mean_std
 from datagen.rain.lighting import compare, lighting_statistics, summarize
 from datagen.rain.lighting_reference import LightingReference
 from datagen.rain.model import Rain

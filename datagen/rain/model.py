@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datagen.errors import UserInputError
-from datagen.perceptual import VGGFeatures, adain, channel_mean_std
+from facecore.errors import UserInputError
+from facecore.perceptual import VGGFeatures, adain, channel_mean_std
 
 SIGMA_FLOOR = 1e-5  # added after softplus so σ̂ stays > 0 even where softplus underflows
 LIGHT_GRID = 4  # the luminance gain field's resolution: low enough that only broad light fits

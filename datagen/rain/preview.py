@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from datagen.errors import UserInputError
-from datagen.grid import make_grid
+from facecore.errors import UserInputError
+from facecore.grid import make_grid
 from datagen.rain.data import square_resize, to_tensor
 from datagen.rain.model import Rain
 from datagen.rain.relight import relight

@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain.model import Rain
 
 

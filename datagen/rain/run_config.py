@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain.model import RainConfig
 
 

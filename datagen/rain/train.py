@@ -19,9 +19,9 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from datagen.config import from_mapping
-from datagen.errors import UserInputError
-from datagen.perceptual import adain, channel_mean_std
+from facecore.config import from_mapping
+from facecore.errors import UserInputError
+from facecore.perceptual import adain, channel_mean_std
 from datagen.rain.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from datagen.rain.data import ImageStream, Phase, source_stream
 from datagen.rain.losses import (content_loss, identity_loss, kl_to_standard_normal,

@@ -15,8 +15,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from datagen.errors import UserInputError
-from datagen.imageio import decode_png
+from facecore.errors import UserInputError
+from facecore.imageio import decode_png
 from datagen.shards.schema import IMAGE_FIELDS
 
 

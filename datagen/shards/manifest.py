@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.shards.schema import SCHEMA_VERSION
 from datagen.shards.tarwrite import write_atomic
 

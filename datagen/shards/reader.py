@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from datagen.errors import UserInputError
-from datagen.imageio import decode_png
+from facecore.errors import UserInputError
+from facecore.imageio import decode_png
 from datagen.shards.manifest import load_manifest
 from datagen.shards.schema import IMAGE_FIELDS, SCHEMA_VERSION
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from datagen.imageio import encode_png
-from datagen.sources.base import SPLITS
+from facecore.imageio import encode_png
 
 SCHEMA_VERSION = 1
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")  # identity-disjoint; sources assign them
 IMAGE_FIELDS: tuple[str, ...] = ("nilr", "nihr", "uihr", "guide")
 MEMBER_SUFFIXES: tuple[str, ...] = tuple(f"{f}.png" for f in IMAGE_FIELDS) + ("json",)
 JSON_FIELDS: tuple[str, ...] = ("schema", "identity", "guide_identity", "source",

@@ -6,10 +6,11 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.shards.manifest import MANIFEST_NAME, PARTS_DIR, Manifest, load_manifest
 from datagen.shards.schema import MEMBER_SUFFIXES, SHARD_PATTERN, sample_key
-from datagen.shards.tarwrite import is_temp, sha256_file
+from datagen.shards.tarwrite import is_temp
+from facecore.torchfiles import sha256_file
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.shards.manifest import (
     MANIFEST_NAME,
     PARTS_DIR,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.base import (
     N_LANDMARKS,
     SPLITS,

@@ -13,11 +13,10 @@ from typing import Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_
 
 import numpy as np
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
+from datagen.shards.schema import SPLITS, Split
 
 Illumination = Literal["uniform", "non-uniform"]
-Split = Literal["train", "val", "test"]
-SPLITS: tuple[Split, ...] = ("train", "val", "test")
 N_LANDMARKS = 68
 
 

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 IMAGES = "img_align_celeba"

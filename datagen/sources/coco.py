@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 LAYOUT = "a COCO root holds train2017/ (and/or val2017/) with <image id>.jpg files"

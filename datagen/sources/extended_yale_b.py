@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 LAYOUT = "an Extended Yale B root holds CroppedYale/yaleBNN/yaleBNN_P00A+aaaE+ee.pgm files"

@@ -23,8 +23,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from datagen.errors import UserInputError
-from datagen.imageio import IMAGE_SUFFIXES
+from facecore.errors import UserInputError
+from facecore.imageio import IMAGE_SUFFIXES
 from datagen.sources.base import N_LANDMARKS, Illumination, check_landmarks
 from datagen.sources.indexed import ImageIndex, IndexedSource, sorted_images
 

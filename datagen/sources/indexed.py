@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from datagen.errors import UserInputError
-from datagen.imageio import read_image
+from facecore.errors import UserInputError
+from facecore.imageio import read_image
 from datagen.sources.base import FaceRecord, Illumination
 
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 LAYOUT = ("a Multi-PIE root holds data/sessionNN/multiview/<subject>/<recording>/<camera>/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 LAYOUT = "a WikiArt root holds one folder per style with <artist_title>.jpg files"

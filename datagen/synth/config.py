@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.base import SplitFractions
 
 Relight = Literal["rain", "physical", "real"]

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Mapping
 
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.shards import (
     Manifest,
     PairSample,

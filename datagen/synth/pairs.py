@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain import Rain, relight
 from datagen.shards import PairSample
 from datagen.shards.reader import to_tensor

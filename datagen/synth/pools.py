@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 import cv2
 import numpy as np
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources import FaceSource, SplitFractions, split_of
 from datagen.sources.base import LightingPairs
 from datagen.sources.synthetic import SyntheticFaces

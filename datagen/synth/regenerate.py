@@ -13,11 +13,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from datagen.config import from_mapping
-from datagen.errors import UserInputError
+from facecore.config import from_mapping
+from facecore.errors import UserInputError
+from facecore.torchfiles import sha256_file
 from datagen.shards import load_manifest, sample_key
 from datagen.shards.compare import SampleDiff, compare_with_shard
-from datagen.shards.tarwrite import sha256_file
 from datagen.synth.config import SynthConfig
 from datagen.synth.synthesizer import Synthesizer
 

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from datagen import __version__
-from datagen.config import to_dict
-from datagen.errors import UserInputError
+from facecore.config import to_dict
+from facecore.errors import UserInputError
+from facecore.torchfiles import sha256_file
 from datagen.rain import Rain, load_rain
 from datagen.shards import PairSample
-from datagen.shards.tarwrite import sha256_file
 from datagen.sources import SPLITS, FaceSource, open_source
 from datagen.synth.config import SynthConfig
 from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pairs, \

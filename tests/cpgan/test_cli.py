@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from cpgan.cli import main
-from datagen.imageio import read_image, write_image
+from facecore.imageio import read_image, write_image
 
 TINY = ["--preset", "tiny", "--batch-size", "2", "--epoch-samples", "4", "--perceptual-width",
         "0.125", "--vgg-weights", "random", "--identity-net", "random", "--no-progress"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cpgan.data import eval_loader, train_loader
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 
 def _keys(loader):

@@ -13,8 +13,8 @@ from cpgan.hallucinate import hallucinate_files
 from cpgan.losses import LossConfig
 from cpgan.train import train
 from cpgan.train_config import TrainConfig
-from datagen.errors import UserInputError
-from datagen.imageio import read_image, write_image
+from facecore.errors import UserInputError
+from facecore.imageio import read_image, write_image
 
 
 @pytest.fixture

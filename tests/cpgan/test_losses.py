@@ -12,8 +12,8 @@ from cpgan.losses import (LOSS_TERMS, VARIANTS, LossConfig, LossNets, LossWeight
                           discriminator_loss, generator_loss, heatmap_loss, identity_loss,
                           illumination_loss, mse_loss, variant_terms)
 from cpgan.nets import GeneratorOutput
-from datagen.config import from_mapping, to_dict
-from datagen.errors import UserInputError
+from facecore.config import from_mapping, to_dict
+from facecore.errors import UserInputError
 
 TINY = dict(perceptual_width=0.125, vgg_weights="random", identity_net="random")
 

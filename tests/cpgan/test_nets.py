@@ -12,8 +12,8 @@ from torch.nn.utils import parametrize
 from cpgan.config import ModelConfig
 from cpgan.nets import Discriminator, Generator, GeneratorOutput
 from cpgan.nets.internal import CopyBlock
-from datagen.config import from_mapping
-from datagen.errors import UserInputError
+from facecore.config import from_mapping
+from facecore.errors import UserInputError
 
 TINY = ModelConfig.preset("tiny")
 

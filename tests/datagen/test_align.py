@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from datagen.align import (FaceFinder, alignment_matrix, canonical_template,
+from facecore.align import (FaceFinder, alignment_matrix, canonical_template,
                            similarity_transform, transform_points, warp_face)
 from datagen.align_dataset import REPORT_CSV, AlignConfig, align_source
 from datagen.cli import main
-from datagen.errors import UserInputError
-from datagen.imageio import read_image, write_image
+from facecore.errors import UserInputError
+from facecore.imageio import read_image, write_image
 from datagen.sources import open_source
 
 skimage_data = pytest.importorskip("skimage.data")

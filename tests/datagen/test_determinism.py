@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from datagen.cli import main
-from datagen.imageio import decode_png, encode_png
+from facecore.imageio import decode_png, encode_png
 from datagen.shards.compare import compare_sample, sample_members
 from datagen.shards.tarwrite import tar_bytes
 from datagen.synth import SynthConfig, synth

@@ -6,7 +6,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from datagen.cli import main
-from datagen.imageio import read_image
+from facecore.imageio import read_image
 
 
 def _grid_shape(n: int, cols: int, cell: int, pad: int = 2, label: int = 14) -> tuple:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain.lighting import (EPS, MIN_UI_LUMA, asymmetry, compare, face_ellipse,
                                    face_mask, lighting_statistics, log_ratio, masked_quantiles,
                                    shadow_range, summarize, wasserstein_1d)

@@ -2,7 +2,7 @@ import pytest
 from click.testing import CliRunner
 
 from datagen.cli import main
-from datagen.imageio import read_image
+from facecore.imageio import read_image
 from datagen.rain import load_rain
 
 TINY_OPTS = ["--image-size", "16", "--width", "0.125", "--vgg-weights", "random", "--latent-dim", "8", "--batch-size", "2"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain.data import (FaceStream, LightingFieldStream, MixStream, PhotoStream, open_stream,
                                square_resize)
 from datagen.rain.styles import lighting_fields

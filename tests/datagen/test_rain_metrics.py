@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from datagen.perceptual import VGGFeatures
+from facecore.perceptual import VGGFeatures
 from datagen.rain import Rain, RainConfig
 from datagen.rain.data import LightingFieldStream
 from datagen.rain.metrics import (content_distance, lighting_distance, relighting_metrics,

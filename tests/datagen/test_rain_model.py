@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain import Rain, RainConfig, relight
-from datagen.perceptual import adain
+from facecore.perceptual import adain
 from datagen.rain.data import LightingFieldStream
 from datagen.rain.model import GAIN_MAX, GAIN_MIN, LIGHT_GRID
 from datagen.rain.train import make_optimizer, rain_losses, total_loss

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.rain import RainConfig, load_rain, train_rain
 from datagen.rain.checkpoint import read_checkpoint
 from datagen.rain.data import LightingFieldStream, MixStream, PhotoStream

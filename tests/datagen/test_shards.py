@@ -11,8 +11,8 @@ import webdataset as wds
 from click.testing import CliRunner
 
 from datagen.cli import main
-from datagen.errors import UserInputError
-from datagen.imageio import decode_png, read_image
+from facecore.errors import UserInputError
+from facecore.imageio import decode_png, read_image
 from datagen.shards import (
     ManifestWriter,
     PairSample,

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources import SOURCES, FaceSource, open_source
 from datagen.sources.base import LightingPairs
 from datagen.sources.folder import LABEL_COLUMNS, LANDMARK_COLUMNS

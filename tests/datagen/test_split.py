@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.base import FaceRecord, SplitFractions, split_indices, split_of
 
 

@@ -13,8 +13,8 @@ import torch
 from click.testing import CliRunner
 
 from datagen.cli import main
-from datagen.errors import UserInputError
-from datagen.imageio import decode_png, write_image
+from facecore.errors import UserInputError
+from facecore.imageio import decode_png, write_image
 from datagen.rain import Rain, RainConfig, save_checkpoint
 from datagen.shards import ShardWriter, load_manifest, open_pairs, verify
 from datagen.shards.reader import to_tensor

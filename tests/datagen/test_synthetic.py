@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources import SOURCES, FaceSource, open_source
 from datagen.sources.synthetic import SyntheticFaces
 from datagen.sources.synthetic.params import sample_identity

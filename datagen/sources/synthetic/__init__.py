@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 from datagen.sources.base import FaceRecord
 from datagen.sources.synthetic.landmarks import landmarks_from_layout
 from datagen.sources.synthetic.layout import make_layout

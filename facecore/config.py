@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 C = TypeVar("C")
 

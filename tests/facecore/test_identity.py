@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from datagen.align import FaceFinder, alignment_matrix, canonical_template, warp_face
-from datagen.errors import UserInputError
-from datagen.identity import FaceEmbedder, rank1_accuracy
+from facecore.align import FaceFinder, alignment_matrix, canonical_template, warp_face
+from facecore.errors import UserInputError
+from facecore.identity import FaceEmbedder, rank1_accuracy
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -106,7 +106,7 @@ def test_aligned_descriptor_is_dlibs_descriptor_with_gradients(crops, embedder):
     against ≥ 0.4 between the astronaut and strangers; gradients reach the crop."""
     import torch
 
-    from datagen.identity import AlignedFaceDescriptor
+    from facecore.identity import AlignedFaceDescriptor
 
     names = ["astronaut", "darker", "stranger0", "stranger1"]
     batch = np.stack([crops[k] for k in names])

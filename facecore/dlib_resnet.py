@@ -1,6 +1,6 @@
 """dlib's ResNet face descriptor as a differentiable torch module, read from dlib's own file.
 
-``dlib.face_recognition_model_v1`` computes the 128-D descriptor that ``datagen.identity``
+``dlib.face_recognition_model_v1`` computes the 128-D descriptor that ``facecore.identity``
 measures identity with, but it is a black box: no gradients, and the pybind11 module
 cannot export its weights. To use the same descriptor as a training loss we rebuild the
 network (``anet_type`` of dlib's ``examples/dnn_face_recognition_ex.cpp``) in torch and
@@ -50,9 +50,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datagen.dlib_models import RESNET_DESCRIPTOR, model_path
-from datagen.errors import UserInputError
-from datagen.perceptual import file_record
+from facecore.dlib_models import RESNET_DESCRIPTOR, model_path
+from facecore.errors import UserInputError
+from facecore.perceptual import file_record
 
 INPUT_SIZE = 150
 DESCRIPTOR_DIM = 128
@@ -442,7 +442,7 @@ def load_dlib_face_resnet(path: str | Path | None = None) -> DlibFaceResNet:
 
 def weights_record(path: str | Path | None = None) -> dict[str, str | None]:
     """What to write into manifests and checkpoints about the weights used
-    (``datagen.perceptual.weights_record``): the package and its version only when the
+    (``facecore.perceptual.weights_record``): the package and its version only when the
     file is the installed face-recognition-models one, so a copy from elsewhere is never
     credited to it; the sha256 ties a result to the exact bytes either way."""
     path = _default_path(path)

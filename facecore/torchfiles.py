@@ -1,4 +1,5 @@
-"""Torch files (checkpoints, weight files): written atomically, read with errors a person can act on.
+"""Torch files (checkpoints, weight files): written atomically, read with errors a person can act on,
+and the sha256 that records which file a run used.
 
 Shared by RaIN and CPGAN checkpoints and the perceptual weight loader, so a
 corrupt or foreign file gets the same one-line treatment everywhere.
@@ -6,6 +7,7 @@ corrupt or foreign file gets the same one-line treatment everywhere.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import torch
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 # What torch.load raises on a truncated, corrupt or non-torch file.
 LOAD_ERRORS = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError)
@@ -55,3 +57,12 @@ def read_tagged(path: str | Path, *, kind: str, version: int, what: str, how_to_
         raise UserInputError(f"{path}: {what} checkpoint version {ckpt.get('version')} is not "
                              f"supported (this is version {version}); {how_to_make}")
     return ckpt
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (shards, checkpoints, weight files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -3,8 +3,8 @@ from typing import Literal
 
 import pytest
 
-from datagen.config import build_config, from_mapping, read_params, to_dict
-from datagen.errors import UserInputError
+from facecore.config import build_config, from_mapping, read_params, to_dict
+from facecore.errors import UserInputError
 
 
 @dataclass(frozen=True)

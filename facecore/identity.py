@@ -6,7 +6,7 @@ one person are usually < 0.6 apart in Euclidean distance. dlib needs landmarks t
 its 150×150 face chip; for our canonical aligned crops they are known:
 
 - ``landmarks`` passed to ``embed`` (e.g. the shard's ``landmarks_uihr``) are used as given;
-- ``shape="template"`` (default): the canonical template of ``datagen.align`` scaled to the
+- ``shape="template"`` (default): the canonical template of ``facecore.align`` scaled to the
   crop — right for aligned crops, robust on dark or hallucinated faces, and the same chip
   for every face, so only the face content differs;
 - ``shape="predict"``: the 68-point predictor run on the box where the template puts the
@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datagen.align import EYE_DISTANCE, INNER, canonical_template
-from datagen.dlib_models import FRONTAL_68, RESNET_DESCRIPTOR, model_path
-from datagen.errors import UserInputError
+from facecore.align import EYE_DISTANCE, INNER, canonical_template
+from facecore.dlib_models import FRONTAL_68, RESNET_DESCRIPTOR, model_path
+from facecore.errors import UserInputError
 
 Shape = Literal["template", "predict"]
 EMBEDDING_DIM = 128
@@ -76,12 +76,12 @@ class AlignedFaceDescriptor(nn.Module):
     → (B, 128). The crop is resampled to dlib's 150² chip by the fixed ``chip_grid`` of
     the canonical template for its size — the same map for every face, so generated and
     real faces are compared in the same geometry — and run through the torch port of
-    dlib's network (``datagen.dlib_resnet``). ``weights_record`` says which file it holds.
+    dlib's network (``facecore.dlib_resnet``). ``weights_record`` says which file it holds.
     """
 
     def __init__(self, *, eye_distance: float = EYE_DISTANCE, padding: float = 0.25) -> None:
         super().__init__()
-        from datagen.dlib_resnet import load_dlib_face_resnet, weights_record
+        from facecore.dlib_resnet import load_dlib_face_resnet, weights_record
 
         self.eye_distance, self.padding = eye_distance, padding
         self.net = load_dlib_face_resnet()

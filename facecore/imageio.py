@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 PNG_LEVEL = 6

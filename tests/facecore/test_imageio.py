@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from datagen.errors import UserInputError
-from datagen.grid import make_grid
-from datagen.imageio import decode_png, encode_png, list_images, read_image, write_image
+from facecore.errors import UserInputError
+from facecore.grid import make_grid
+from facecore.imageio import decode_png, encode_png, list_images, read_image, write_image
 
 
 def test_png_round_trip_is_lossless_and_deterministic():

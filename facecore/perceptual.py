@@ -1,7 +1,7 @@
 """Frozen perceptual networks (VGG-19 to relu4_1, ResNet-50 to the average pool) and AdaIN math.
 
 RaIN's encoder and CPGAN's L_ic use VGG-19 relu1_1…relu4_1; CPGAN's L_id uses a face
-network (``datagen.dlib_resnet``) or, when a user has one, ResNet-50 average-pool
+network (``facecore.dlib_resnet``) or, when a user has one, ResNet-50 average-pool
 features. Which weights a network holds is always an explicit choice, never a
 fallback, and nothing is ever downloaded:
 
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from datagen.errors import UserInputError
-from datagen.torchfiles import load_file
+from facecore.errors import UserInputError
+from facecore.torchfiles import load_file, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,6 @@ def file_record(path: str | Path, *, name: str, package: str | None) -> WeightsR
     """Which weights a run used: name, file, sha256 of its bytes, and the installed package
     it came from with that package's version (both None for a file from elsewhere)."""
     from importlib.metadata import PackageNotFoundError, version
-
-    from datagen.shards.tarwrite import sha256_file
 
     installed = None
     if package is not None:

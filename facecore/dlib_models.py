@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from datagen.errors import UserInputError
+from facecore.errors import UserInputError
 
 PACKAGE = "face_recognition_models"
 FRONTAL_68 = "shape_predictor_68_face_landmarks.dat"
