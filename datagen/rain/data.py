@@ -150,8 +150,12 @@ def embedded_streams(phase: Phase, *, size: int, seed: int = 0) -> tuple[ImageSt
     finetune: uniformly lit synthetic faces → non-uniformly lit synthetic faces
               (train-split identities), the relighting RaIN is for.
     pretrain: content = synthetic faces under both lightings, mixed with crops of
-              scikit-image's bundled photos when installed; style = procedural
-              lighting/colour fields (``styles.py``), standing in for COCO/WikiArt.
+              scikit-image's bundled photos when installed; style = non-uniformly lit
+              synthetic faces mixed with those photos, standing in for COCO/WikiArt.
+              (The procedural lighting fields of ``styles.py``, ``--style lighting-fields``,
+              were the style set with the random-init VGG; against the real VGG-19 their
+              smooth, textureless statistics are matched by darkening every output to
+              black — measured: relit faces at gain ≈ 0.05 for every z.)
     """
     if phase == "finetune":
         return (FaceStream(synthetic_faces(size=size, lighting="uniform", seed=seed), size=size),
@@ -161,9 +165,9 @@ def embedded_streams(phase: Phase, *, size: int, seed: int = 0) -> tuple[ImageSt
     faces: list[ImageStream] = [
         FaceStream(synthetic_faces(size=size, lighting=light, seed=seed), size=size)
         for light in ("uniform", "non-uniform")]
-    photos = embedded_photos()
-    content = MixStream(faces + ([PhotoStream(photos, size=size)] if photos else []))
-    return content, LightingFieldStream(size=size)
+    found = embedded_photos()
+    photos: list[ImageStream] = [PhotoStream(found, size=size)] if found else []
+    return MixStream(faces + photos), MixStream(faces[1:] + photos)  # style: NI faces, photos
 
 
 def open_stream(spec: str | None, *, role: Literal["content", "style"], phase: Phase, size: int,
