@@ -123,8 +123,8 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
                  else torchscript_embedding(identity_net, size=identity_size))
         result["identity_rank1"] = identity_rank1(faces, ids, embed)
         result["identity_net"] = "dlib" if identity_net is None else str(identity_net)
-        trained_on = ckpt.get("weights", {}).get("identity", {}).get("name", "")
-        if identity_net is None and "id" in result["loss_terms"] and "dlib" in str(trained_on):
+        trained_with_dlib = ckpt["loss_config"].get("identity_net") == "dlib"
+        if identity_net is None and "id" in result["loss_terms"] and trained_with_dlib:
             result["identity_caveat"] = IDENTITY_CAVEAT
             log.warning("%s", IDENTITY_CAVEAT)
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,15 @@ EMBEDDING_DIM = 128
 BOX_SCALE = 1.15  # dlib HOG box side / width of the inner landmarks (measured on astronaut)
 
 
+def dlib_shape(box, points: np.ndarray):
+    """A ``dlib.full_object_detection`` of (68, 2) pixel (x, y) ``points`` in ``box`` (a
+    ``dlib.rectangle``), points rounded to whole pixels as dlib stores them."""
+    import dlib
+
+    return dlib.full_object_detection(
+        box, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
+
+
 def chip_grid(size: int, *, eye_distance: float = EYE_DISTANCE, padding: float = 0.25,
               chip_size: int = 150) -> torch.Tensor:
     """Where each pixel of dlib's face chip lies in an aligned ``size``² crop: a
@@ -49,11 +58,9 @@ def chip_grid(size: int, *, eye_distance: float = EYE_DISTANCE, padding: float =
     """
     import dlib
 
-    points = canonical_template(size, eye_distance=eye_distance)
-    parts = [dlib.point(int(round(x)), int(round(y))) for x, y in points]
-    box = dlib.rectangle(0, 0, size - 1, size - 1)
-    details = dlib.get_face_chip_details(dlib.full_object_detection(box, parts), chip_size,
-                                         padding)
+    shape = dlib_shape(dlib.rectangle(0, 0, size - 1, size - 1),  # the chip ignores the box
+                       canonical_template(size, eye_distance=eye_distance))
+    details = dlib.get_face_chip_details(shape, chip_size, padding)
     r = details.rect
     centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
     cos, sin = np.cos(details.angle), np.sin(details.angle)
@@ -134,8 +141,7 @@ class FaceEmbedder:
             return self._predictor(image, box)
         points = canonical_template(size, eye_distance=self.eye_distance) \
             if landmarks is None else landmarks
-        parts = [self._dlib.point(int(round(x)), int(round(y))) for x, y in points]
-        return self._dlib.full_object_detection(box, parts)
+        return dlib_shape(box, points)
 
     def embed(self, images: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """Embeddings of aligned square crops.

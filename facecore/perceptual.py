@@ -32,12 +32,11 @@ from facecore.torchfiles import load_file, sha256_file
 
 log = logging.getLogger(__name__)
 
-Arch = Literal["vgg19", "resnet50"]
+Arch = Literal["resnet50"]  # the nets a user's torch hub cache can supply
 WeightsRecord = dict[str, object]
 RANDOM = "random"
 HUB = "hub"
 HUB_FILES: dict[str, tuple[str, ...]] = {
-    "vgg19": ("vgg19-dcbb9e9d.pth",),
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -162,12 +162,11 @@ def embedded_streams(phase: Phase, *, size: int, seed: int = 0) -> tuple[ImageSt
                 FaceStream(synthetic_faces(size=size, lighting="non-uniform", seed=seed), size=size))
     if phase != "pretrain":
         raise UserInputError(f"unknown RaIN phase {phase!r}; choose pretrain or finetune")
-    faces: list[ImageStream] = [
-        FaceStream(synthetic_faces(size=size, lighting=light, seed=seed), size=size)
-        for light in ("uniform", "non-uniform")]
+    uniform, lit = (FaceStream(synthetic_faces(size=size, lighting=light, seed=seed), size=size)
+                    for light in ("uniform", "non-uniform"))
     found = embedded_photos()
     photos: list[ImageStream] = [PhotoStream(found, size=size)] if found else []
-    return MixStream(faces + photos), MixStream(faces[1:] + photos)  # style: NI faces, photos
+    return MixStream([uniform, lit, *photos]), MixStream([lit, *photos])
 
 
 def open_stream(spec: str | None, *, role: Literal["content", "style"], phase: Phase, size: int,

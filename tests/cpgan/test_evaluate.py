@@ -62,7 +62,7 @@ def test_identity_with_a_torchscript_embedding_and_the_shared_network_caveat(
     assert result["identity_rank1"]["uihr"] > 0
     ckpt = torch.load(tiny_checkpoint, weights_only=False)
     ckpt["loss_config"]["terms"] = ["mse", "id"]
-    ckpt["weights"]["identity"] = {"name": "dlib_face_recognition_resnet_model_v1.dat"}
+    ckpt["loss_config"]["identity_net"] = "dlib"
     torch.save(ckpt, tmp_path / "dlib_trained.pt")
     shared = evaluate(tmp_path / "dlib_trained.pt", tiny_shards, out=tmp_path / "d.json",
                       identity=True, max_samples=2)
