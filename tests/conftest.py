@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +69,26 @@ def tiny_shards(tmp_path):
 def make_shards():
     """The ``write_tiny_pair_shards`` factory, for tests that need several directories."""
     return write_tiny_pair_shards
+
+
+def write_yale_fixture(root, subjects=(1, 2, 5)):
+    """Extended Yale B's layout: per subject a frontal photo, two side-lit ones, the ambient
+    one. Subject n's lit photos have the half away from the light at (n / 10) of the frontal
+    brightness."""
+    ui = np.full((192, 168), 160, np.uint8)
+    for n in subjects:
+        folder = root / "CroppedYale" / f"yaleB{n:02d}"
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / f"yaleB{n:02d}_P00A+000E+00.pgm"), ui)  # 8-bit grey, as Yale
+        for az, half in (("+070", slice(0, 84)), ("-070", slice(84, 168))):
+            lit = ui.copy()
+            lit[:, half] = 16 * n
+            cv2.imwrite(str(folder / f"yaleB{n:02d}_P00A{az}E+00.pgm"), lit)
+        cv2.imwrite(str(folder / f"yaleB{n:02d}_P00_Ambient.pgm"), ui // 8)
+    return root
+
+
+@pytest.fixture
+def yale_root(tmp_path):
+    """A tiny Extended Yale B tree (``write_yale_fixture``: subjects 1, 2, 5) under tmp_path."""
+    return write_yale_fixture(tmp_path / "yale")

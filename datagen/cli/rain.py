@@ -9,6 +9,7 @@ import torch
 
 from facecore.cli import params_option
 from facecore.config import build_config
+from facecore.errors import UserInputError
 from facecore.imageio import write_image
 
 
@@ -19,7 +20,13 @@ from facecore.imageio import write_image
 @click.option("--content", default=None, metavar="SOURCE",
               help="embedded | synthetic | lighting-fields | NAME[:ROOT] (default: embedded, the "
                    "phase's built-in data).")
-@click.option("--style", default=None, metavar="SOURCE", help="as --content.")
+@click.option("--style", default=None, metavar="SOURCE",
+              help="as --content. A fine-tune whose --content and --style are the same faces "
+                   "with known light (embedded, synthetic, extended_yale_b:ROOT) trains on "
+                   "pairs: each face under another face's light.")
+@click.option("--subjects", default=None, metavar="RANGE",
+              help="paired fine-tune on a real source: its identities by number, e.g. 01-28 "
+                   "(default: the train split).")
 @click.option("--steps", type=int, default=None, help="total training steps.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--image-size", type=int, default=None, help="training resolution (multiple of 8).")
@@ -41,7 +48,7 @@ from facecore.imageio import write_image
 @click.option("--checkpoint-every", type=int, default=None)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
 def train_rain_cmd(params: str | None, phase: str, content: str | None, style: str | None,
-                   steps: int | None, batch_size: int | None, image_size: int | None,
+                   subjects: str | None, steps: int | None, batch_size: int | None, image_size: int | None,
                    width: float | None, latent_dim: int | None, lr: float | None,
                    seed: int | None, out: Path, init: Path | None, resume: bool,
                    vgg_weights: str | None, checkpoint_every: int | None,
@@ -52,19 +59,24 @@ def train_rain_cmd(params: str | None, phase: str, content: str | None, style: s
       datagen train-rain --params params.yaml --phase pretrain --out models/rain_pretrain.pt
     """
     from datagen.rain import train_rain
-    from datagen.rain.data import open_stream
+    from datagen.rain.data import open_pairs, open_stream
     from datagen.rain.run_config import RainTrainConfig
 
     config = build_config(RainTrainConfig, params, "rain", {
         "model.width": width, "model.latent_dim": latent_dim, "model.lr": lr,
         "model.image_size": image_size, "model.seed": seed, "batch_size": batch_size,
         "device": device, "vgg_weights": vgg_weights, f"{phase}.content": content,
-        f"{phase}.style": style, f"{phase}.steps": steps,
+        f"{phase}.style": style, f"{phase}.subjects": subjects, f"{phase}.steps": steps,
         f"{phase}.checkpoint_every": checkpoint_every}, where="train-rain")
     run = getattr(config, phase)
     size, seed = config.model.image_size, config.model.seed
-    streams = {role: open_stream(spec, role=role, phase=phase, size=size, seed=seed)
-               for role, spec in (("content", run.content), ("style", run.style))}
+    pairs = (open_pairs(run.content, run.style, size=size, seed=seed, subjects=run.subjects)
+             if phase == "finetune" else None)
+    if pairs is None and run.subjects:
+        raise UserInputError("--subjects applies to a paired fine-tune only")
+    streams = {"content": pairs, "style": None} if pairs is not None else {
+        role: open_stream(spec, role=role, phase=phase, size=size, seed=seed)
+        for role, spec in (("content", run.content), ("style", run.style))}
     train_rain(config.model, streams["content"], streams["style"], steps=run.steps,
                batch_size=config.batch_size, out=out, init=init, resume=resume,
                checkpoint_every=run.checkpoint_every, device=config.device,
@@ -129,11 +141,14 @@ def eval_rain_cmd(params: str | None, checkpoint: Path, n: int | None, seed: int
                   out: Path, plot: Path | None) -> None:
     """Measure relighting: style distance to real non-uniform renders, content kept, real light.
 
-    On held-out (test split) synthetic faces: style-statistics (VGG relu1_1…relu4_1 μ/σ)
+    With a real --reference, RaIN relights those subjects' uniform photos (8 random lights
+    each) and is held against their real lit photos; otherwise, on held-out (test split)
+    synthetic faces at 128²: style-statistics (VGG relu1_1…relu4_1 μ/σ)
     and 8×8 brightness-map distances of RaIN outputs and of the uniformly lit inputs to
     physically rendered non-uniform faces (lower = closer to real shading), and the
     relu4_1 content distance of each output to its input (identity kept) next to the
-    distance between two different faces. Lighting ratio (output / input): quantiles of the
+    distance between two different faces, and (synthetic faces) the share of outputs dlib
+    still calls their input's person (descriptor distance < 0.6). Lighting ratio (output / input): quantiles of the
     left/right asymmetry and shadow range of RaIN's and of the reference's, and their 1-D
     Wasserstein distances (under "lighting_ratio").
     """
@@ -142,7 +157,7 @@ def eval_rain_cmd(params: str | None, checkpoint: Path, n: int | None, seed: int
     from datagen.rain import load_rain
     from datagen.rain.lighting_plot import lighting_histograms
     from datagen.rain.lighting_reference import open_reference
-    from datagen.rain.metrics import evaluate_on_synthetic
+    from datagen.rain.metrics import evaluate_on_real, evaluate_on_synthetic
     from datagen.rain.run_config import RainEvalConfig
 
     config = build_config(RainEvalConfig, params, "rain_eval", {
@@ -151,7 +166,11 @@ def eval_rain_cmd(params: str | None, checkpoint: Path, n: int | None, seed: int
     model = load_rain(checkpoint)
     ref = open_reference(config.reference, subjects=config.subjects, n=config.reference_n,
                          seed=config.seed)
-    evaluation = evaluate_on_synthetic(model, n=config.n, seed=config.seed, reference=ref)
+    if ref.source is not None:  # real light: relight the same people's uniform photos
+        evaluation = evaluate_on_real(model, ref.source, list(ref.identities), seed=config.seed,
+                                      reference=ref)
+    else:
+        evaluation = evaluate_on_synthetic(model, n=config.n, seed=config.seed, reference=ref)
     metrics = evaluation.metrics
     metrics["perceptual_weights"] = model.encoder.weights_record
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from datagen.rain.model import Rain, RainConfig
 from facecore.torchfiles import read_tagged, save_atomic
 
 KIND = "datagen.rain"
-VERSION = 2  # 2: the VGG's weights record and feature scale (tap_scale)
+VERSION = 3  # 2: the VGG's weights record and feature scale; 3: the light layout in z
 HOW_TO_MAKE = "make one with `datagen train-rain --phase finetune ... --out PATH`"
 
 

@@ -19,7 +19,8 @@ import torch
 from facecore.errors import UserInputError
 from facecore.imageio import read_image
 from datagen.rain.styles import lighting_fields
-from datagen.sources.base import FaceSource, Illumination, Split, split_indices
+from datagen.sources.base import FaceSource, Illumination, Split, numbered_identities, \
+    parse_subjects, split_indices, split_of
 
 Phase = Literal["pretrain", "finetune"]
 # Photographs that scikit-image ships inside its package (no download); used when installed.
@@ -34,6 +35,18 @@ class ImageStream(Protocol):
     size: int
 
     def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class PairedStream(Protocol):
+    """Draws relighting examples: ``sample_pairs(n, rng)`` → (content, style, target), each
+    (n, 3, S, S) float32 in [0, 1]: a uniformly lit face, another identity's face under some
+    light, and the first face under that same light."""
+
+    size: int
+
+    def sample_pairs(self, n: int, rng: np.random.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
 
 def to_tensor(images: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
@@ -127,6 +140,95 @@ class MixStream:
         return out
 
 
+def _other_than(pool: np.ndarray, same: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each entry of ``same``, a uniform draw from ``pool`` that differs from it."""
+    out = pool[rng.integers(0, pool.size, size=same.size)]
+    while (clash := out == same).any():  # pools hold ≥ 2 entries (checked by the callers)
+        out[clash] = pool[rng.integers(0, pool.size, size=int(clash.sum()))]
+    return out
+
+
+class SyntheticPairs:
+    """Paired relighting examples rendered by the synthetic source, for any of its lights:
+    content = face A under uniform light, style = face B (another identity) under a random
+    non-uniform light, target = face A under B's light. Train-split identities."""
+
+    def __init__(self, *, size: int, n_identities: int = 2000, seed: int = 0,
+                 split: Split = "train") -> None:
+        from datagen.sources.synthetic import SyntheticFaces  # local: the source is optional here
+
+        self.size = size
+        self.source = SyntheticFaces(size=size, n_identities=n_identities, seed=seed)
+        self.identities = np.array([i for i in range(n_identities)
+                                    if split_of(f"synthetic-{i:06d}") == split], np.int64)
+        if self.identities.size < 2:
+            raise UserInputError(f"synthetic pairs: need ≥ 2 {split} identities; give more")
+
+    def sample_pairs(self, n: int, rng: np.random.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        a = self.identities[rng.integers(0, self.identities.size, size=n)]
+        b = _other_than(self.identities, a, rng)
+        per = self.source.images_per_identity
+        va, vb = rng.integers(0, per, size=n), rng.integers(0, per, size=n)
+        seeds = rng.integers(0, 2**31 - 1, size=n)
+        style = self.source.render(b, vb, lighting="non-uniform", light_seeds=seeds)
+        target = self.source.render(a, va, lighting="non-uniform", lights=style.lights)
+        content = self.source.render(a, va, lighting="uniform")
+        return to_tensor(content.images), to_tensor(style.images), to_tensor(target.images)
+
+
+def light_label(meta: dict) -> tuple[int, int] | None:
+    """A photo's light as its source labels it: (azimuth, elevation) in degrees, or None."""
+    if "azimuth" in meta and "elevation" in meta:
+        return int(meta["azimuth"]), int(meta["elevation"])
+    return None
+
+
+class LabelledPairs:
+    """Paired relighting examples from real photos whose light is labelled (Extended Yale B:
+    azimuth and elevation in the meta): content = identity A's uniform photo, style =
+    identity B's photo under light L, target = A's photo under L. Centred square crops,
+    decoded once and kept (a lab set is small)."""
+
+    def __init__(self, source: FaceSource, *, size: int, identities: Sequence[str]) -> None:
+        self.size, self.source = size, source
+        self.by_label: dict[tuple[int, int], dict[str, int]] = {}
+        self.uniform: dict[str, int] = {}
+        for ident in identities:
+            for i in source.indices_of(ident):  # type: ignore[attr-defined]
+                label = light_label(source[i].meta)
+                if source.illumination_of(i) == "uniform":
+                    self.uniform.setdefault(ident, i)
+                elif label is not None:
+                    self.by_label.setdefault(label, {})[ident] = i
+        self.by_label = {k: v for k, v in self.by_label.items() if len(v) >= 2}
+        self.choices = [(ident, label) for label, who in sorted(self.by_label.items())
+                        for ident in sorted(who) if ident in self.uniform]
+        if not self.choices:
+            raise UserInputError(f"{getattr(source, 'name', source)}: no light label shared by "
+                                 f"two identities with uniform photos; paired fine-tuning needs "
+                                 f"photos labelled with their light (e.g. Extended Yale B)")
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _image(self, index: int) -> np.ndarray:
+        if index not in self._cache:
+            self._cache[index] = square_resize(self.source[index].image, self.size)
+        return self._cache[index]
+
+    def sample_pairs(self, n: int, rng: np.random.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        content, style, target = [], [], []
+        for k in rng.integers(0, len(self.choices), size=n):
+            ident, label = self.choices[int(k)]
+            who = self.by_label[label]
+            others = sorted(o for o in who if o != ident)
+            other = others[int(rng.integers(0, len(others)))]
+            content.append(self._image(self.uniform[ident]))
+            style.append(self._image(who[other]))
+            target.append(self._image(who[ident]))
+        return to_tensor(content), to_tensor(style), to_tensor(target)
+
+
 def embedded_photos() -> list[np.ndarray]:
     """The photographs scikit-image (a runtime dependency) ships; none if it is absent."""
     spec = importlib.util.find_spec("skimage")
@@ -202,3 +304,40 @@ def source_stream(source: FaceSource, *, size: int,
     way, unless the source labels no lighting at all (then it is used whole)."""
     labelled = any(source.illumination_of(i) is not None for i in range(min(len(source), 4096)))
     return FaceStream(source, size=size, illumination=illumination if labelled else None)
+
+
+def open_pairs(content: str | None, style: str | None, *, size: int, seed: int = 0,
+               subjects: str | None = None) -> PairedStream | None:
+    """The paired stream of a fine-tune whose content and style name the same faces, or None.
+
+    embedded / synthetic → ``SyntheticPairs``; ``NAME[:ROOT]`` whose photos carry light
+    labels → ``LabelledPairs`` of its train-split identities, or of ``subjects`` (e.g.
+    ``"01-28"``) when given. Different content and style specs, or a source without light
+    labels, train unpaired (content and style losses, as published): None.
+    """
+    from datagen.sources import open_source  # local: the source table is filled by its modules
+
+    c, s = content or "embedded", style or "embedded"
+    if c != s or c == "lighting-fields":
+        if subjects:
+            raise UserInputError("--subjects needs paired fine-tuning: the same labelled "
+                                 "source as --content and --style")
+        return None
+    if c in ("embedded", "synthetic"):
+        if subjects:
+            raise UserInputError("--subjects chooses real subjects; synthetic faces take none")
+        return SyntheticPairs(size=size, seed=seed)
+    name, _, root = c.partition(":")
+    source = open_source(name, **({"root": root} if root else {}))
+    if not hasattr(source, "indices_of") or not any(
+            light_label(source[i].meta) for i in range(min(len(source), 64))):
+        if subjects:
+            raise UserInputError(f"{name}: its photos carry no light labels, so --subjects "
+                                 f"(paired fine-tuning) does not apply")
+        return None
+    if subjects:
+        identities = numbered_identities(source, parse_subjects(subjects))
+    else:
+        train = {source.identity_of(int(i)) for i in split_indices(source, "train")}
+        identities = sorted(train)
+    return LabelledPairs(source, size=size, identities=identities)

@@ -12,7 +12,7 @@ Every reference is measured with ``datagen.rain.lighting`` at its ``MEASURE_SIZE
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet
+from typing import AbstractSet, Any
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import torch
 from facecore.errors import UserInputError
 from datagen.rain.data import square_resize, to_tensor
 from datagen.rain.lighting import MEASURE_SIZE, STATISTICS, lighting_statistics
-from datagen.sources.base import Split, split_of
+from datagen.sources.base import Split, numbered_identities, parse_subjects, split_of
 
 Tensor = torch.Tensor
 SYNTHETIC_IDENTITIES = 2000  # as the RaIN streams' synthetic source
@@ -31,32 +31,21 @@ CHUNK = 64
 class LightingReference:
     """The lighting statistics of a set of (NI, UI) pairs.
 
-    name:  what was measured, e.g. ``synthetic physical`` or ``extended_yale_b 29-39``.
-    stats: per statistic of ``STATISTICS``, (N,) float64 values, one per pair.
+    name:       what was measured, e.g. ``synthetic physical`` or ``extended_yale_b 29-39``.
+    stats:      per statistic of ``STATISTICS``, (N,) float64 values, one per pair.
+    source:     a real reference's source (its uniform photos are what RaIN relights to
+                be held against it), else None.
+    identities: the identities of ``source`` measured.
     """
 
     name: str
     stats: dict[str, Tensor]
+    source: Any = None
+    identities: tuple[str, ...] = ()
 
 
 def _concat(parts: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     return {k: torch.cat([p[k] for p in parts]) for k in STATISTICS}
-
-
-def parse_subjects(text: str) -> frozenset[int]:
-    """Subject numbers from ``"29-39"``, ``"01-28"`` or ``"1,3,10-12"`` (ranges inclusive)."""
-    numbers: set[int] = set()
-    for part in (p.strip() for p in text.split(",")):
-        lo, sep, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi if sep else lo)
-        except ValueError:
-            raise UserInputError(f"subjects {text!r}: want numbers and ranges like 29-39 or "
-                                 f"1,3,10-12") from None
-        if first > last or first < 0:
-            raise UserInputError(f"subjects {text!r}: range {part!r} is empty or negative")
-        numbers.update(range(first, last + 1))
-    return frozenset(numbers)
 
 
 def synthetic_reference(*, n: int, seed: int = 0, size: int = 128,
@@ -91,13 +80,9 @@ def real_reference(source, *, subjects: AbstractSet[int] | None = None,
     subjects: keep identities whose trailing number is in the set (``yaleB29`` → 29);
               None keeps all. Identities without a uniform image are skipped.
     """
-    keep = []
-    for ident in source.identities:
-        digits = ident[len(ident.rstrip("0123456789")):]
-        if subjects is not None and (not digits or int(digits) not in subjects):
-            continue
-        if source.indices_of(ident, "uniform") and source.indices_of(ident, "non-uniform"):
-            keep.append(ident)
+    chosen = source.identities if subjects is None else numbered_identities(source, subjects)
+    keep = [ident for ident in chosen
+            if source.indices_of(ident, "uniform") and source.indices_of(ident, "non-uniform")]
     if not keep:
         raise UserInputError(f"{source.name} reference: no subject with both a uniform and a "
                              f"non-uniform image among those chosen")
@@ -113,7 +98,7 @@ def real_reference(source, *, subjects: AbstractSet[int] | None = None,
             ni = to_tensor([load(i) for i in lit[start:start + CHUNK]])
             parts.append(lighting_statistics(ni, ui.expand(ni.shape[0], -1, -1, -1)))
     name = f"{source.name} {label}" if label else source.name
-    return LightingReference(name, _concat(parts))
+    return LightingReference(name, _concat(parts), source, tuple(keep))
 
 
 def open_reference(spec: str, *, subjects: str | None = None, n: int = 512,

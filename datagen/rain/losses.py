@@ -1,4 +1,5 @@
-"""RaIN's four losses as pure functions (supplementary §3; public RaIN code).
+"""RaIN's four losses as pure functions (supplementary §3; public RaIN code), and ours: the
+pixel identity loss and the paired loss where a target exists.
 
 Targets are treated as constants (detached here), as AdaIN and RaIN do: the
 content and style losses train the image decoder, the reconstruction and KL
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from facecore.perceptual import channel_mean_std, upcast
+from datagen.rain.model import luminance_layout
 
 
 def content_loss(output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -52,3 +54,30 @@ def identity_loss(reconstruction: torch.Tensor, image: torch.Tensor) -> torch.Te
     both (B, 3, H, W) in [0, 1]. Not in the paper (SANet's identity loss, in pixels):
     it teaches the decoder to invert the encoder within a few hundred steps."""
     return F.mse_loss(upcast(reconstruction), upcast(image.detach()))
+
+
+def paired_loss(relit: torch.Tensor, target: torch.Tensor, *, layout_size: int) -> torch.Tensor:
+    """L1 of the relit face against its paired target (the same face under the style's light),
+    both (B, 3, H, W) in [0, 1]: in pixels, plus in log-luminance at ``layout_size``², where a
+    shadow that is not dark enough costs as much as a lit side that is not bright enough."""
+    relit, target = upcast(relit), upcast(target.detach())
+    pixels = F.l1_loss(relit, target)
+    return pixels + F.l1_loss(luminance_layout(relit, layout_size),
+                              luminance_layout(target, layout_size))
+
+
+def prior_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Maximum mean discrepancy between a batch of latents ``z`` (B, D) and draws from the prior
+    N(0, I) ``prior`` (B, D), with the inverse multiquadratic kernel C / (C + ‖x − y‖²),
+    C = 2D (InfoVAE / WAE-MMD). The KL term pulls each posterior to the prior; this pulls
+    their mixture — what z ~ N(0, I) at inference must look like — onto it."""
+    z, prior = upcast(z), upcast(prior)
+    c = 2.0 * z.shape[1]
+    n = z.shape[0]
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return c / (c + torch.cdist(a, b).square())
+
+    off = 1.0 - torch.eye(n, dtype=z.dtype, device=z.device)
+    within = ((kernel(z, z) + kernel(prior, prior)) * off).sum() / (n * (n - 1))
+    return within - 2.0 * kernel(z, prior).mean()

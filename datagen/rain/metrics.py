@@ -13,6 +13,9 @@
   and shadow range of log(output / input), summarised by quantiles and held against a
   reference of real light (Extended Yale B, or the synthetic physical renders) by the
   1-D Wasserstein distance per statistic.
+- identity kept: dlib's face descriptor (``facecore.identity``) of each output against its
+  input's; dlib calls two faces one person below 0.6, so the share under it is the share of
+  relit faces still recognisably their input.
 """
 
 from __future__ import annotations
@@ -62,6 +65,30 @@ def lighting_distance(a: torch.Tensor, b: torch.Tensor, *, grid: int = 8) -> flo
     return diagonal_frechet(thumbs(a), thumbs(b))
 
 
+SAME_PERSON = 0.6  # dlib's threshold on descriptor distance for "the same person"
+
+
+def identity_distances(a: torch.Tensor, b: torch.Tensor, *, batch_size: int = 32) -> torch.Tensor:
+    """(N,) dlib descriptor distances between aligned faces a[i] and b[i], (N, 3, S, S)."""
+    from facecore.identity import AlignedFaceDescriptor  # local: loads dlib's weights
+
+    net = AlignedFaceDescriptor()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(a), batch_size):
+            sl = slice(start, start + batch_size)
+            out.append((net(a[sl]) - net(b[sl])).norm(dim=1))
+    return torch.cat(out)
+
+
+def identity_metrics(relit: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    """JSON-ready: median dlib distance of relit faces to their inputs and the share of them
+    within ``SAME_PERSON``."""
+    d = identity_distances(relit, content)
+    return {"dlib_distance_median": float(d.median()),
+            "dlib_share_same_person": float((d < SAME_PERSON).double().mean())}
+
+
 def content_distance(vgg: VGGFeatures, a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean MSE of instance-normalised relu4_1 features of paired images a[i], b[i]."""
     with torch.inference_mode():
@@ -99,10 +126,12 @@ def lighting_ratio_metrics(rain: dict[str, torch.Tensor],
 
 def evaluate_relighting(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
                         generator: torch.Generator,
-                        reference: LightingReference | None = None) -> RelightingEvaluation:
+                        reference: LightingReference | None = None,
+                        identity: bool = False) -> RelightingEvaluation:
     """Relight ``content`` (N, 3, H, W) uniformly lit faces with random z and measure the
     outputs against ``nonuniform`` (M, 3, H, W) non-uniform faces of held-out identities (all
-    in [0, 1]) and, with ``reference``, their lighting ratios against its (``lighting_ratio``)."""
+    in [0, 1]) and, with ``reference``, their lighting ratios against its (``lighting_ratio``);
+    with ``identity`` (aligned faces only) dlib's verdict on each output against its input."""
     relit = relight(model, content, generator=generator).cpu()
     content, nonuniform = content.cpu(), nonuniform.cpu()
     vgg = model.encoder.cpu()
@@ -115,6 +144,8 @@ def evaluate_relighting(model: Rain, content: torch.Tensor, nonuniform: torch.Te
         "content_dist_relit_to_input": content_distance(vgg, relit, content),
         "content_dist_between_faces": content_distance(vgg, content, other),
     }
+    if identity:
+        metrics["identity"] = identity_metrics(relit, content)
     rain_lighting = lighting_statistics(relit, content)
     if reference is not None:
         metrics["lighting_ratio"] = lighting_ratio_metrics(rain_lighting, reference)
@@ -127,16 +158,41 @@ def relighting_metrics(model: Rain, content: torch.Tensor, nonuniform: torch.Ten
     return evaluate_relighting(model, content, nonuniform, generator=generator).metrics
 
 
+EVAL_SIZE = 128  # faces are relit at the shards' size: RaIN's gain is upsampled onto them
+
+
 def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0,
                           reference: LightingReference | None = None) -> RelightingEvaluation:
-    """``evaluate_relighting`` on held-out (test split) synthetic faces: content = their uniform
-    renders, non-uniform set = non-uniform renders of the same held-out identities."""
+    """``evaluate_relighting`` on held-out (test split) synthetic faces at ``EVAL_SIZE``:
+    content = their uniform renders, non-uniform set = non-uniform renders of the same
+    held-out identities; identity kept is measured (the faces are aligned)."""
     from datagen.rain.data import FaceStream, synthetic_faces
 
-    size = model.config.image_size
     rng = np.random.default_rng(seed)
-    content = FaceStream(synthetic_faces(size=size, lighting="uniform"), size=size, split="test")
-    ni = FaceStream(synthetic_faces(size=size, lighting="non-uniform"), size=size, split="test")
+    content = FaceStream(synthetic_faces(size=EVAL_SIZE, lighting="uniform"), size=EVAL_SIZE,
+                         split="test")
+    ni = FaceStream(synthetic_faces(size=EVAL_SIZE, lighting="non-uniform"), size=EVAL_SIZE,
+                    split="test")
     faces, references = content.sample(n, rng), ni.sample(n, rng)
-    return evaluate_relighting(model, faces, references,
+    return evaluate_relighting(model, faces, references, identity=True,
                                generator=torch.Generator().manual_seed(seed), reference=reference)
+
+
+def evaluate_on_real(model: Rain, source, identities: list[str], *, per_face: int = 8,
+                     seed: int = 0, reference: LightingReference | None = None
+                     ) -> RelightingEvaluation:
+    """``evaluate_relighting`` on real photos (a ``LightingPairs`` source, e.g. Extended Yale
+    B): each identity's uniform photo relit under ``per_face`` random z, against the same
+    identities' real lit photos. No identity verdict: the crops are not framed as
+    ``datagen align`` frames faces, which the aligned descriptor needs."""
+    from datagen.rain.data import square_resize, to_tensor
+
+    def load(i: int) -> np.ndarray:
+        return square_resize(source[i].image, EVAL_SIZE)
+
+    uniform = to_tensor([load(source.uniform_index_of(ident)) for ident in identities])
+    lit = to_tensor([load(i) for ident in identities
+                     for i in source.indices_of(ident, "non-uniform")])
+    faces = uniform.repeat_interleave(per_face, dim=0)
+    return evaluate_relighting(model, faces, lit, generator=torch.Generator().manual_seed(seed),
+                               reference=reference)

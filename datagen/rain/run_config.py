@@ -15,12 +15,19 @@ from datagen.rain.model import RainConfig
 @dataclass(frozen=True)
 class RainPhaseConfig:
     """One training phase: its content and style sources (``datagen.rain.data.open_stream``
-    specs: embedded | synthetic | lighting-fields | NAME[:ROOT]) and its length."""
+    specs: embedded | synthetic | lighting-fields | NAME[:ROOT]) and its length.
+
+    A fine-tune whose content and style are the same faces with known light (embedded,
+    synthetic, or a source with light labels such as Extended Yale B) trains on pairs
+    (``datagen.rain.data.open_pairs``); ``subjects`` (e.g. "01-28") then chooses a real
+    source's identities by number instead of its train split.
+    """
 
     content: str = "embedded"
     style: str = "embedded"
     steps: int = 1000
     checkpoint_every: int = 500
+    subjects: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.checkpoint_every < 1:

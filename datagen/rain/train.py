@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -23,47 +24,68 @@ from facecore.config import from_mapping
 from facecore.errors import UserInputError
 from facecore.perceptual import adain, channel_mean_std
 from datagen.rain.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from datagen.rain.data import ImageStream, Phase, source_stream
+from datagen.rain.data import ImageStream, PairedStream, Phase, source_stream
 from datagen.rain.losses import (content_loss, identity_loss, kl_to_standard_normal,
-                                 stats_reconstruction_loss, style_loss)
-from datagen.rain.model import Rain, RainConfig
+                                 paired_loss, prior_mmd, stats_reconstruction_loss, style_loss)
+from datagen.rain.model import Rain, RainConfig, luminance_layout
 from datagen.sources.base import FaceSource
 
 log = logging.getLogger(__name__)
-LOSS_NAMES = ("content", "style", "recon", "kl", "identity")
-ARCH_KEYS = ("width", "latent_dim", "mlp_dim")
+LOSS_NAMES = ("content", "style", "recon", "kl", "identity", "paired", "layout", "prior")
+ARCH_KEYS = ("width", "latent_dim", "mlp_dim", "layout_size", "light_grid", "prior_bank")
+PRIOR_BANK_TAG = 0x9B4  # seeds the styles of the prior bank apart from the batches
 
 
-def rain_losses(model: Rain, content: torch.Tensor, style: torch.Tensor,
-                eps: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The RaIN losses (and our pixel identity loss) for one batch of content and style
-    images, each (B, 3, S, S) in [0, 1].
+def rain_losses(model: Rain, content: torch.Tensor, style: torch.Tensor, eps: torch.Tensor,
+                target: torch.Tensor | None = None, prior: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+    """The RaIN losses (and ours) for one batch of content and style images, each
+    (B, 3, S, S) in [0, 1], and optionally their ``target``s: each content face under its
+    style's light (``PairedStream``).
 
-    ``eps`` (B, latent_dim) is the reparameterisation noise: z = mean + eps · exp(logvar / 2).
+    ``eps`` (B, latent_dim) is the reparameterisation noise: z = mean + eps · exp(logvar / 2);
+    ``prior`` (B, latent_dim), draws from N(0, I) for the prior MMD (0 without them).
+    With a target, the paired loss replaces the content and style losses (they stand in for
+    a target where there is none) and the decoded layout carries its gradient back to the
+    latent (a conditional VAE of the light); without one, everything is as published.
     """
+    g = model.config.layout_size
     content_feat = model.encoder(content)[-1]
     style_feats = model.encoder(style)
     style_mean, style_std = channel_mean_std(style_feats[-1])  # (B, C, 1, 1) each
-    z_mean, z_logvar = model.style_encoder(style_mean, style_std)
+    style_layout = luminance_layout(style, g) if g else None
+    z_mean, z_logvar = model.style_encoder(style_mean, style_std, style_layout)
     z = z_mean + eps * (0.5 * z_logvar).exp()
-    mean_hat, std_hat = model.stats_decoder(z)
+    mean_hat, std_hat, layout_hat = model.stats_decoder(z)
     t = adain(content_feat, mean_hat.detach(), std_hat.detach())
-    output_feats = model.encoder(model.render(t, content))
-    return {
-        "content": content_loss(output_feats[-1], t),
-        "style": style_loss(output_feats, style_feats),
+    zero = content_feat.new_zeros(())
+    losses = {
         "recon": stats_reconstruction_loss(mean_hat, std_hat, style_mean, style_std),
         "kl": kl_to_standard_normal(z_mean, z_logvar),
-        "identity": (identity_loss(model.render(content_feat, content), content)
-                     if model.config.identity_weight > 0 else content_feat.new_zeros(())),
+        "prior": prior_mmd(z, prior) if prior is not None else zero,
+        "layout": (F.mse_loss(layout_hat, style_layout) if style_layout is not None else zero),
+        "identity": (identity_loss(model.render(content_feat, content,
+                                                luminance_layout(content, g) if g else None),
+                                   content)
+                     if model.config.identity_weight > 0 else zero),
     }
+    if target is not None:
+        relit = model.render(t, content, layout_hat)
+        return {**losses, "content": zero, "style": zero,
+                "paired": paired_loss(relit, target, layout_size=max(g, model.config.light_grid))}
+    layout_in = None if layout_hat is None else layout_hat.detach()
+    output_feats = model.encoder(model.render(t, content, layout_in))
+    return {**losses, "content": content_loss(output_feats[-1], t),
+            "style": style_loss(output_feats, style_feats), "paired": zero}
 
 
 def total_loss(losses: dict[str, torch.Tensor], config: RainConfig) -> torch.Tensor:
     """Weighted sum of the losses with the config's weights."""
     return (config.content_weight * losses["content"] + config.style_weight * losses["style"]
             + config.recon_weight * losses["recon"] + config.kl_weight * losses["kl"]
-            + config.identity_weight * losses["identity"])
+            + config.identity_weight * losses["identity"]
+            + config.paired_weight * losses["paired"] + config.layout_weight * losses["layout"]
+            + config.prior_weight * losses["prior"])
 
 
 def learning_rate(config: RainConfig, step: int) -> float:
@@ -84,8 +106,8 @@ def as_stream(source: ImageStream | FaceSource, *, size: int,
     return source_stream(source, size=size, illumination=illumination)  # type: ignore[arg-type]
 
 
-def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
-               style_source: ImageStream | FaceSource, *, steps: int, batch_size: int = 8,
+def train_rain(config: RainConfig, content_source: ImageStream | FaceSource | PairedStream,
+               style_source: ImageStream | FaceSource | None, *, steps: int, batch_size: int = 8,
                out: str | Path, init: str | Path | None = None, resume: bool = False,
                checkpoint_every: int = 500, device: str | torch.device = "cpu",
                vgg_weights: str | Path | None = None, phase: Phase = "finetune",
@@ -94,7 +116,8 @@ def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
 
     content/style: ``ImageStream``s or ``FaceSource``s (train-split identities are
     used; in the fine-tune phase content keeps uniformly and style non-uniformly
-    lit images when the source labels lighting). ``init``: a checkpoint whose
+    lit images when the source labels lighting), or a ``PairedStream`` as content and
+    None as style: (content, style, target) triples, trained with the paired loss. ``init``: a checkpoint whose
     weights (VGG included) start the run (pretrain → fine-tune); ``resume``:
     continue ``out`` from its saved step, optimiser and RNG state. Checkpoints
     are written every ``checkpoint_every`` steps and at the end.
@@ -106,10 +129,14 @@ def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
         raise UserInputError("give either --init (its VGG weights are reused) or --vgg-weights")
     out, device = Path(out), torch.device(device)
     size = config.image_size
-    content = as_stream(content_source, size=size,
-                        illumination="uniform" if phase == "finetune" else None)
-    style = as_stream(style_source, size=size,
-                      illumination="non-uniform" if phase == "finetune" else None)
+    pairs = content_source if isinstance(content_source, PairedStream) else None
+    if pairs is None:
+        if style_source is None:
+            raise UserInputError("train_rain: give a style source, or a PairedStream as content")
+        content = as_stream(content_source, size=size,  # type: ignore[arg-type]
+                            illumination="uniform" if phase == "finetune" else None)
+        style = as_stream(style_source, size=size,
+                          illumination="non-uniform" if phase == "finetune" else None)
 
     state = _start_state(config, out=out, init=init, resume=resume, vgg_weights=vgg_weights)
     model: Rain = state["model"].to(device).train()
@@ -123,6 +150,11 @@ def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
     last: dict[str, float] = state["last_losses"]
 
     def checkpoint() -> None:
+        if config.prior_bank:  # every checkpoint is a usable model: its bank is up to date
+            bank_rng = np.random.default_rng([config.seed, step, PRIOR_BANK_TAG])
+            styles = (pairs.sample_pairs(config.prior_bank, bank_rng)[1] if pairs is not None
+                      else style.sample(config.prior_bank, bank_rng))
+            model.fit_prior(styles)
         save_checkpoint(out, model, optimizer=optimizer.state_dict(), step=step,
                         rng={"torch": gen.get_state(), "numpy": rng.bit_generator.state},
                         phase=phase, last_losses=last)
@@ -130,12 +162,17 @@ def train_rain(config: RainConfig, content_source: ImageStream | FaceSource,
     with _progress(show_progress) as progress:
         task = progress.add_task(f"RaIN {phase}", total=steps, completed=step, losses="")
         while step < steps:
-            c = content.sample(batch_size, rng).to(device)
-            s = style.sample(batch_size, rng).to(device)
+            if pairs is not None:
+                c, s, t = (x.to(device) for x in pairs.sample_pairs(batch_size, rng))
+            else:
+                c, s, t = content.sample(batch_size, rng).to(device), \
+                    style.sample(batch_size, rng).to(device), None
             eps = torch.randn(batch_size, config.latent_dim, generator=gen).to(device)
+            prior = (torch.randn(batch_size, config.latent_dim, generator=gen).to(device)
+                     if config.prior_weight > 0 else None)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
-            losses = rain_losses(model, c, s, eps)
+            losses = rain_losses(model, c, s, eps, t, prior)
             loss = total_loss(losses, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

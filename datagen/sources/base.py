@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import AbstractSet, Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -142,3 +142,33 @@ def check_landmarks(landmarks: Sequence[Sequence[float]] | np.ndarray, where: st
     if arr.shape != (N_LANDMARKS, 2):
         raise UserInputError(f"{where}: expected 68 (x, y) landmarks, got shape {arr.shape}")
     return arr
+
+
+def parse_subjects(text: str) -> frozenset[int]:
+    """Subject numbers from ``"29-39"``, ``"01-28"`` or ``"1,3,10-12"`` (ranges inclusive)."""
+    numbers: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise UserInputError(f"subjects {text!r}: want numbers and ranges like 29-39 or "
+                                 f"1,3,10-12") from None
+        if first > last or first < 0:
+            raise UserInputError(f"subjects {text!r}: range {part!r} is empty or negative")
+        numbers.update(range(first, last + 1))
+    return frozenset(numbers)
+
+
+def numbered_identities(source: FaceSource, subjects: AbstractSet[int]) -> list[str]:
+    """The identities of ``source`` whose trailing number is in ``subjects`` (yaleB07 → 7),
+    in the source's order."""
+    keep = []
+    for ident in source.identities:  # type: ignore[attr-defined]
+        digits = ident[len(ident.rstrip("0123456789")):]
+        if digits and int(digits) in subjects:
+            keep.append(ident)
+    if not keep:
+        raise UserInputError(f"{getattr(source, 'name', source)}: no subject numbered in "
+                             f"{min(subjects)}–{max(subjects)}")
+    return keep

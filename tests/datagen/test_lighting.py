@@ -106,25 +106,8 @@ def test_summary_and_comparison():
     assert compare(shifted, values) == {"asymmetry": pytest.approx(1.0), "range": 1.0}
 
 
-def _yale_fixture(root, subjects=(1, 2, 5)):
-    """Extended Yale B's layout: per subject a frontal photo, two side-lit ones, the ambient
-    one. Subject n's lit photos have the half away from the light at (n / 10) of the frontal
-    brightness."""
-    ui = np.full((192, 168), 160, np.uint8)
-    for n in subjects:
-        folder = root / "CroppedYale" / f"yaleB{n:02d}"
-        folder.mkdir(parents=True)
-        cv2.imwrite(str(folder / f"yaleB{n:02d}_P00A+000E+00.pgm"), ui)  # 8-bit grey, as Yale
-        for az, half in (("+070", slice(0, 84)), ("-070", slice(84, 168))):
-            lit = ui.copy()
-            lit[:, half] = 16 * n
-            cv2.imwrite(str(folder / f"yaleB{n:02d}_P00A{az}E+00.pgm"), lit)
-        cv2.imwrite(str(folder / f"yaleB{n:02d}_P00_Ambient.pgm"), ui // 8)
-    return root
-
-
-def test_real_reference_pairs_lit_photos_with_the_frontal_one(tmp_path):
-    root = _yale_fixture(tmp_path)
+def test_real_reference_pairs_lit_photos_with_the_frontal_one(yale_root):
+    root = yale_root
     ref = open_reference(f"extended_yale_b:{root}")
     assert ref.name == "extended_yale_b all subjects"
     assert ref.stats["asymmetry"].shape == (6,)  # 3 subjects × 2 lit photos, no ambient

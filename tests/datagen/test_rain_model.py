@@ -6,14 +6,20 @@ from facecore.errors import UserInputError
 from datagen.rain import Rain, RainConfig, relight
 from facecore.perceptual import adain
 from datagen.rain.data import LightingFieldStream
-from datagen.rain.model import GAIN_MAX, GAIN_MIN, LIGHT_GRID
+from datagen.rain.model import GAIN_MAX, GAIN_MIN
 from datagen.rain.train import make_optimizer, rain_losses, total_loss
 
-TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16)
+TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16, light_grid=8, prior_bank=16)
+
+
+def _config(output: str = "lighting", **changes) -> RainConfig:
+    """TINY with another output head (only the lighting head takes a light layout)."""
+    layout = TINY.layout_size if output == "lighting" else 0
+    return RainConfig(**{**TINY.__dict__, "output": output, "layout_size": layout, **changes})
 
 
 def _make(output: str) -> Rain:
-    net = Rain(RainConfig(**{**TINY.__dict__, "output": output}), vgg_weights="random")
+    net = Rain(_config(output), vgg_weights="random")
     if output == "shading":  # a fresh shading decoder is the identity: give it some weights
         with torch.no_grad():
             w = net.decoder.convs[-1].weight
@@ -43,7 +49,7 @@ def _batch(n: int = 2, seed: int = 0) -> torch.Tensor:
 
 def test_sigma_hat_is_positive_even_for_extreme_latents(model):
     z = torch.randn(64, TINY.latent_dim, generator=torch.Generator().manual_seed(0)) * 1e4
-    _, std = model.stats_decoder(z)
+    _, std, _ = model.stats_decoder(z)
     assert std.shape == (64, model.encoder.channels[-1], 1, 1)
     assert bool((std > 0).all())
 
@@ -81,11 +87,11 @@ def _grad_owners(model: Rain, loss: torch.Tensor) -> set[str]:
 
 
 def test_gradients_reach_the_right_parts_and_vgg_stays_frozen():
-    model = Rain(RainConfig(**{**TINY.__dict__, "identity_weight": 1.0, "output": "image"}), vgg_weights="random").train()
+    model = Rain(_config("image", identity_weight=1.0), vgg_weights="random").train()
     eps = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
     vgg_before = [p.clone() for p in model.encoder.parameters()]
     losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
-    assert all(v > 0 for v in losses.values())
+    assert all(v > 0 for k, v in losses.items() if k not in ("paired", "layout", "prior"))
     assert _grad_owners(model, losses["content"] + losses["style"]) == {"decoder"}
     losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps)
     assert _grad_owners(model, losses["recon"]) == {"style_encoder", "stats_decoder"}
@@ -145,9 +151,11 @@ def test_lighting_head_is_a_smooth_luminance_field_times_a_global_tint():
     faces = _batch(2).clamp_min(0.05)  # away from 0 so out / in is the applied gain
     z = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        mean, std = model.stats_decoder(z)
-        gain, tint = model.decoder(adain(model.encoder(faces)[-1], mean, std))
-    assert gain.shape == (2, 1, LIGHT_GRID, LIGHT_GRID) and tint.shape == (2, 3, 1, 1)
+        mean, std, layout = model.stats_decoder(z)
+        gain, tint = model.decoder(adain(model.encoder(faces)[-1], mean, std), faces,
+                                   model.layouts(layout, faces))
+    grid = TINY.light_grid
+    assert gain.shape == (2, 1, grid, grid) and tint.shape == (2, 3, 1, 1)
     assert float(gain.min()) >= GAIN_MIN and float(gain.max()) <= GAIN_MAX
     assert float(gain.std()) > 1e-3  # the random head does change the light
     out = relight(model, faces, z=z)
@@ -160,10 +168,28 @@ def test_lighting_head_is_a_smooth_luminance_field_times_a_global_tint():
     # the luminance gain is a bilinear field on the grid: a pixel step is at most the largest
     # jump between grid cells spread over the pixels of one cell (a per-pixel gain is not)
     field = ratio.nanmean(dim=1)  # (B, H, W) = gain × mean tint
-    cell = faces.shape[-1] // LIGHT_GRID
+    cell = faces.shape[-1] // grid
     for b in range(2):
         jump = max(float((gain[b, 0, :, 1:] - gain[b, 0, :, :-1]).abs().max()),
                    float((gain[b, 0, 1:] - gain[b, 0, :-1]).abs().max())) * float(tint[b].max())
         steps = torch.cat([(field[b, :, 1:] - field[b, :, :-1]).flatten(),
                            (field[b, 1:] - field[b, :-1]).flatten()]).abs()
         assert float(steps.nan_to_num(0).max()) <= jump / cell + 1e-4
+
+
+def test_paired_targets_train_latent_and_decoder_instead_of_the_vgg_losses():
+    """With a target, the paired loss reaches the style encoder, the statistics decoder (via
+    the decoded layout) and the lighting decoder; the content and style losses are not used."""
+    model = _make("lighting").train()  # non-zero heads: a fresh one passes no gradient back
+    eps = torch.randn(2, TINY.latent_dim, generator=torch.Generator().manual_seed(0))
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps, _batch(2, 2))
+    assert float(losses["content"]) == 0 and float(losses["style"]) == 0
+    assert float(losses["paired"].detach()) > 0 and float(losses["layout"].detach()) > 0
+    losses = rain_losses(model, _batch(2, 0), _batch(2, 1), eps, _batch(2, 2))
+    owners = _grad_owners(model, losses["paired"])
+    assert {"style_encoder", "stats_decoder", "decoder"} <= owners, owners
+
+
+def test_a_layout_is_refused_for_heads_that_cannot_use_it():
+    with pytest.raises(UserInputError, match="layout_size"):
+        RainConfig(output="image", layout_size=8)

@@ -5,9 +5,10 @@ import torch
 from facecore.errors import UserInputError
 from datagen.rain import RainConfig, load_rain, train_rain
 from datagen.rain.checkpoint import read_checkpoint
+from datagen.rain.train import LOSS_NAMES, rain_losses
 from datagen.rain.data import LightingFieldStream, MixStream, PhotoStream
 
-TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16)
+TINY = RainConfig(width=0.125, latent_dim=8, mlp_dim=16, image_size=16, light_grid=8, prior_bank=16)
 
 
 def _streams():
@@ -38,8 +39,7 @@ def test_resume_equals_an_unbroken_run(tmp_path):
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
     exp_a, exp_b = a["optimizer"]["state"][0]["exp_avg"], b["optimizer"]["state"][0]["exp_avg"]
     assert torch.equal(exp_a, exp_b)
-    assert a["last_losses"] == b["last_losses"] and set(a["last_losses"]) == {
-        "content", "style", "recon", "kl", "identity"}
+    assert a["last_losses"] == b["last_losses"] and set(a["last_losses"]) == set(LOSS_NAMES)
 
 
 def test_checkpoint_roundtrip_records_what_vgg_was(tmp_path):
@@ -89,3 +89,31 @@ def test_load_rain_bad_files(tmp_path):
     torch.save({"model": {}, "kind": "cpgan"}, bad)
     with pytest.raises(UserInputError, match="not a RaIN checkpoint.*datagen train-rain"):
         load_rain(bad)
+
+
+def test_paired_finetune_lowers_the_paired_loss(tmp_path):
+    """``train_rain`` on (content, style, target) triples (here one fixed batch of synthetic
+    pairs, so the loss is comparable step to step) lowers the paired loss below that of a
+    fresh model, which returns its input: the loss of not relighting at all."""
+    from datagen.rain import Rain
+    from datagen.rain.data import SyntheticPairs
+
+    config = RainConfig(**{**TINY.__dict__, "lr": 3e-3})
+    fixed = SyntheticPairs(size=16, n_identities=40).sample_pairs(8, np.random.default_rng(1))
+
+    class FixedPairs:
+        size = 16
+
+        def sample_pairs(self, n, rng):  # the batch, or as much of it as the prior bank asks
+            return tuple(x[torch.arange(n) % 8] for x in fixed)
+
+    eps = torch.zeros(8, TINY.latent_dim)
+
+    def paired(model):
+        with torch.no_grad():
+            return float(rain_losses(model.eval(), *fixed[:2], eps, fixed[2])["paired"])
+
+    before = paired(Rain(config, vgg_weights="random"))
+    model = train_rain(config, FixedPairs(), None, steps=40, batch_size=8, out=tmp_path / "p.pt",
+                       checkpoint_every=40, show_progress=False, vgg_weights="random")
+    assert paired(model) < 0.95 * before  # measured: 0.478 → 0.434 (a tiny random-VGG model)

@@ -116,7 +116,8 @@ class SyntheticFaces:
         ]
 
     def render(self, identities: np.ndarray, variants: np.ndarray, *, lighting: Lighting,
-               light_seeds: np.ndarray | None = None) -> RenderedFaces:
+               light_seeds: np.ndarray | None = None,
+               lights: Sequence[dict] | None = None) -> RenderedFaces:
         """Render faces (identity, variant) under ``lighting``.
 
         identities:  (B,) ints in [0, n_identities).
@@ -124,6 +125,9 @@ class SyntheticFaces:
                      the records of this source).
         light_seeds: (B,) non-negative ints choosing among random lights of the same face
                      (``non-uniform`` only; None means 0). Uniform light ignores it.
+        lights:      (``non-uniform`` only) the light dicts to render with, one per face, as
+                     ``RenderedFaces.lights`` records them — another face's light, say —
+                     instead of sampling them; ``light_seeds`` is then ignored.
         """
         _check_lighting(lighting)
         ids = _int_array(identities, "identities")
@@ -141,17 +145,22 @@ class SyntheticFaces:
                                  f"{ids.min()}..{ids.max()}")
         if var.size and var.min() < 0 or seeds.size and seeds.min() < 0:
             raise UserInputError("variants and light_seeds must be non-negative")
+        if lights is not None and (lighting != "non-uniform" or len(lights) != ids.size):
+            raise UserInputError(f"lights: one dict per face ({ids.size}) and only with "
+                                 f"non-uniform lighting, got {len(lights)} with {lighting!r}")
         S = self.size
         if ids.size == 0:
             return RenderedFaces(np.zeros((0, S, S, 3), np.uint8),
                                  np.zeros((0, 68, 2), np.float32), [])
         identity_params = {int(i): sample_identity(self.seed, int(i)) for i in np.unique(ids)}
-        images, landmarks, lights = [], [], []
+        given, images, landmarks, lights = lights, [], [], []
         for start in range(0, ids.size, CHUNK):
             sl = slice(start, start + CHUNK)
             id_p = [identity_params[int(i)] for i in ids[sl]]
             nu_p = [sample_nuisance(self.seed, int(i), int(v)) for i, v in zip(ids[sl], var[sl])]
-            if lighting == "uniform":
+            if given is not None:
+                li = list(given[sl])
+            elif lighting == "uniform":
                 li = [uniform_light() for _ in id_p]
             else:
                 li = [sample_light(self.seed, int(i), int(v), int(k))
