@@ -14,7 +14,6 @@ from datagen.cli import main
 from datagen.relight import GeometricLight, geometric_ratio, relight_geometric, \
     sample_geometric_light
 from datagen.shards import load_manifest, open_pairs, verify
-from datagen.shards.reader import to_tensor
 from datagen.sources.folder import LANDMARK_COLUMNS, write_landmarks_row
 from datagen.sources.synthetic import SyntheticFaces
 from datagen.sources.synthetic.params import directional_light
@@ -77,10 +76,12 @@ def test_the_nose_casts_a_shadow_that_a_frontal_light_does_not():
     assert (front[40:100, 40:90] > 0.5).all()
 
 
-def test_a_face_relights_the_same_alone_or_in_a_batch():
+def test_a_face_relights_the_same_alone_or_in_a_batch(device):
     _, images, marks = _faces(4)
+    images, marks = images.to(device), marks.to(device)
     lights = [sample_geometric_light(GeometricLight(), s) for s in range(4)]
     batch = relight_geometric(images, marks, lights)
+    assert batch.device.type == device.type
     for b in range(4):
         assert torch.equal(relight_geometric(images[b:b + 1], marks[b:b + 1], lights[b:b + 1]),
                            batch[b:b + 1])
