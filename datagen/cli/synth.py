@@ -66,9 +66,12 @@ def _device(name: str) -> torch.device:
               help="Dataset folder for on-disk sources (or give it as NAME:ROOT).")
 @click.option("--rain", "rain", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="RaIN checkpoint (stage 1), used by --relight rain.")
-@click.option("--relight", type=click.Choice(["rain", "physical", "real"]), default=None,
+@click.option("--relight", type=click.Choice(["rain", "physical", "real", "geometric"]),
+              default=None,
               help="rain (the default; needs --rain), physical (synthetic render under a random "
-                   "light), or real (a real non-uniform photo; sources with lighting labels).")
+                   "light), real (a real non-uniform photo; sources with lighting labels) or "
+                   "geometric (any face with 68 landmarks, relit through a fitted 3D template "
+                   "under a random light; ranges in the params' synth.config.geometric).")
 @click.option("--split-fractions", nargs=3, type=float, default=None, metavar="TRAIN VAL TEST",
               help="Identity fractions of the splits (a stable hash of each identity decides).")
 @click.option("--guide-gallery", type=int, default=None, metavar="K",

@@ -20,7 +20,9 @@ def dataset_card(manifest: Manifest) -> str:
                      f"{counts[s]:,} |" for s in ("train", "val", "test") if s in counts)
     relight = {"rain": "RaIN (random-style AdaIN relighting, stage 1)",
                "physical": "the synthetic source's own render under a random directional light",
-               "real": "a real non-uniformly lit photo of the same identity"}[config["relight"]]
+               "real": "a real non-uniformly lit photo of the same identity",
+               "geometric": "the uniformly lit face relit through a 3D face template fitted "
+                            "to its landmarks, under a random directional light"}[config["relight"]]
     return f"""# Shaded-thumbnail face hallucination pairs (shard schema v{manifest.schema})
 
 Made by `datagen synth` ({header.get('generator', 'datagen')}). Each sample is a

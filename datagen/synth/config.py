@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from facecore.errors import UserInputError
+from datagen.relight import GeometricLight
 from datagen.sources.base import SplitFractions
 
-Relight = Literal["rain", "physical", "real"]
+Relight = Literal["rain", "physical", "real", "geometric"]
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,13 @@ class SynthConfig:
     source:           face source name (``datagen.sources.SOURCES``); ``source_options``
                       its keyword options (``root`` for datasets on disk).
     relight:          ``rain`` (RaIN, ``rain_checkpoint``), ``physical`` (the synthetic
-                      source's own non-uniform render) or ``real`` (a real non-uniformly
-                      lit image of the identity, for sources with lighting labels).
+                      source's own non-uniform render), ``real`` (a real non-uniformly
+                      lit image of the identity, for sources with lighting labels) or
+                      ``geometric`` (the uniformly lit face relit through a 3D template
+                      fitted to its landmarks, ``datagen.relight``; any source whose faces
+                      have 68 landmarks).
+    geometric:        the light ranges of ``geometric`` (its defaults when None); only kept
+                      with ``relight: geometric``, so other configs record none.
     shard_size:       samples per shard; shard k holds indices [k·S, (k+1)·S).
     batch_size:       samples per device batch; batches start at shard starts, so the
                       bytes never depend on ranks or workers.
@@ -48,6 +54,7 @@ class SynthConfig:
     source_options: dict[str, Any] = field(default_factory=dict)
     relight: Relight = "rain"
     rain_checkpoint: str | None = None
+    geometric: GeometricLight | None = None
     shard_size: int = 1000
     batch_size: int = 64
     hr_size: int = 128
@@ -76,6 +83,8 @@ class SynthConfig:
         if self.relight == "physical" and self.source != "synthetic":
             raise UserInputError("synth: --relight physical needs --source synthetic (only it "
                                  "can render the same face under another light)")
+        object.__setattr__(self, "geometric", (self.geometric or GeometricLight())
+                           if self.relight == "geometric" else None)
         if self.guide_gallery < 0 or self.guide_gallery == 1:
             raise UserInputError(f"synth: guide_gallery must be 0 (any face) or ≥ 2, got "
                                  f"{self.guide_gallery}")

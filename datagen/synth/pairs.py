@@ -17,6 +17,7 @@ import torch
 
 from facecore.errors import UserInputError
 from datagen.rain import Rain, relight
+from datagen.relight import relight_geometric, sample_geometric_light
 from datagen.shards import PairSample
 from datagen.shards.reader import to_tensor
 from datagen.synth.config import SynthConfig
@@ -93,7 +94,7 @@ class LoadedBatch:
     """A batch's host-side half: its plans and the uint8 faces they name, ready for the
     device. ``relit`` holds the NI-HR faces when they come from the source (physical or
     real relighting) rather than from RaIN; ``lights`` the light parameters of physically
-    relit faces, one dict per plan."""
+    or geometrically relit faces, one dict per plan."""
 
     plans: list[SamplePlan]
     content: Faces
@@ -113,6 +114,8 @@ def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
                                              [p.style_seed for p in plans])
     elif config.relight == "real":
         relit = pool.load([p.relit for p in plans]).images
+    elif config.relight == "geometric":
+        lights = [sample_geometric_light(config.geometric, p.style_seed) for p in plans]
     refs = [p.guide for p in plans]
     if guide_cache is None:
         guides = pool.load(refs)
@@ -123,7 +126,20 @@ def load_batch(config: SynthConfig, pool: FacePool, plans: Sequence[SamplePlan],
             guide_cache.update(zip(missing, zip(loaded.images, loaded.landmarks)))
         guides = Faces(np.stack([guide_cache[r][0] for r in refs]),
                        np.stack([guide_cache[r][1] for r in refs]))
-    return LoadedBatch(list(plans), pool.load([p.content for p in plans]), guides, relit, lights)
+    content = pool.load([p.content for p in plans])
+    if config.relight == "geometric":
+        _require_landmarks(content, plans, config.source)
+    return LoadedBatch(list(plans), content, guides, relit, lights)
+
+
+def _require_landmarks(content: Faces, plans: Sequence[SamplePlan], source: str) -> None:
+    for face, plan in zip(content.landmarks, plans):
+        if np.isnan(face).any():
+            raise UserInputError(f"--relight geometric fits a 3D face to 68 landmarks, and face "
+                                 f"{plan.content.key} ({plan.content.identity}) of source "
+                                 f"{source!r} has none: align the photos first (`datagen align "
+                                 f"SRC DST`, which writes landmarks.csv) and use --source "
+                                 f"folder:DST")
 
 
 def style_latents(style_seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
@@ -157,6 +173,10 @@ def make_pairs(config: SynthConfig, batch: LoadedBatch, *, rain: Rain | None,
         assert rain is not None
         z = style_latents([p.style_seed for p in plans], rain.latent_dim).to(device)
         nihr = relight(rain, _batch_tensor(content.images, device), z=z)
+    elif config.relight == "geometric":
+        assert batch.lights is not None  # fitted to the landmarks as the json records them
+        marks = torch.from_numpy(np.round(content.landmarks.astype(np.float64), 4))
+        nihr = relight_geometric(_batch_tensor(content.images, device), marks, batch.lights)
     else:
         assert batch.relit is not None
         nihr = _batch_tensor(batch.relit, device)

@@ -121,6 +121,8 @@ class Synthesizer:
         the runtime (torch version, device) whose float kernels compute them."""
         config = to_dict(self.config)
         config.pop("rain_checkpoint")
+        if config["geometric"] is None:  # the headers of other relightings stay as they were
+            config.pop("geometric")
         perceptual = getattr(getattr(self.rain, "encoder", None), "weights_record", None)
         return {"config": config, "generator": f"datagen {__version__}",
                 "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},

@@ -135,14 +135,24 @@ def sample_nuisance(seed: int, identity: int, variant: int) -> dict[str, float]:
     }
 
 
+def neutral_nuisance() -> dict[str, float]:
+    """The nuisance of a face looking straight into the camera at the canonical framing, with
+    a neutral expression: the keys of ``sample_nuisance``, each at its centre (or rest) value."""
+    return {"roll_deg": 0.0, "yaw": 0.0, "pitch": 0.0, "scale": 1.0, "tx": 0.0, "ty": 0.0,
+            "smile": 0.0, "mouth_open": 0.0, "brow_raise": 0.0, "eye_open": 1.0,
+            "gaze_x": 0.0, "gaze_y": 0.0}
+
+
 def _direction(azimuth_deg: float, elevation_deg: float) -> list[float]:
     """Unit vector towards the light in image axes (x right, y down, z towards the viewer)."""
     az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
     return [math.sin(az) * math.cos(el), -math.sin(el), math.cos(az) * math.cos(el)]
 
 
-def _light(azimuth_deg: float, elevation_deg: float, intensity: float,
-           tint: np.ndarray | list[float]) -> dict:
+def directional_light(azimuth_deg: float, elevation_deg: float, intensity: float,
+                      tint: np.ndarray | list[float]) -> dict:
+    """One directional light as the light dicts record it: angles in degrees (azimuth + to
+    the image right, elevation + up), intensity, RGB tint and the unit ``direction``."""
     return {"azimuth_deg": float(azimuth_deg), "elevation_deg": float(elevation_deg),
             "intensity": float(intensity), "tint": [float(t) for t in tint],
             "direction": _direction(azimuth_deg, elevation_deg)}
@@ -151,13 +161,16 @@ def _light(azimuth_deg: float, elevation_deg: float, intensity: float,
 def uniform_light() -> dict:
     """Frontal, even light: the uniformly-lit (UI) condition; the same for every face."""
     return {"lighting": "uniform", "ambient": 0.55, "ambient_tint": [1.0, 1.0, 1.0],
-            "lights": [_light(0.0, 10.0, 0.55, [1.0, 1.0, 1.0])]}
+            "lights": [directional_light(0.0, 10.0, 0.55, [1.0, 1.0, 1.0])]}
 
 
-def _tint(r: np.random.Generator) -> np.ndarray:
-    warmth = r.uniform(-1.0, 1.0)
-    tint = np.array([1.0 + 0.12 * warmth, 1.0, 1.0 - 0.15 * warmth])
-    if r.uniform() < 0.2:  # a coloured gel
+def light_tint(r: np.random.Generator, *, warmth: float = 1.0,
+               gel_share: float = 0.2) -> np.ndarray:
+    """A light's RGB tint (max 1): a colour temperature ``w ~ U(−warmth, warmth)`` (+ warm,
+    − cool) and, with probability ``gel_share``, a coloured gel on top."""
+    w = r.uniform(-warmth, warmth)
+    tint = np.array([1.0 + 0.12 * w, 1.0, 1.0 - 0.15 * w])
+    if r.uniform() < gel_share:  # a coloured gel
         tint = tint * (1.0 - 0.3 + 0.6 * r.uniform(0.0, 1.0, 3))
     return tint / tint.max()
 
@@ -184,14 +197,17 @@ def sample_light(seed: int, identity: int, variant: int, light_seed: int) -> dic
     side = 1.0 if u() < 0.5 else -1.0
     if u() < POINT_LIGHT_SHARE:
         kind = "point"
-        lights = [_light(side * u(0.0, 115.0), u(-40.0, 65.0), u(1.1, 1.7), _tint(r))]
+        lights = [directional_light(side * u(0.0, 115.0), u(-40.0, 65.0), u(1.1, 1.7),
+                                    light_tint(r))]
         ambient = u(0.0, 0.001)
     else:
         kind = "key-fill"
-        lights = [_light(side * u(10.0, 70.0), u(-20.0, 60.0), u(0.7, 1.3), _tint(r))]
+        lights = [directional_light(side * u(10.0, 70.0), u(-20.0, 60.0), u(0.7, 1.3),
+                                    light_tint(r))]
         ambient = u(0.05, 0.30)
         if u() < 0.4:
-            lights.append(_light(-side * u(20.0, 80.0), u(-10.0, 40.0), u(0.1, 0.4), _tint(r)))
+            lights.append(directional_light(-side * u(20.0, 80.0), u(-10.0, 40.0), u(0.1, 0.4),
+                                            light_tint(r)))
     amb_tint = np.array([1.0 - 0.05 * u(), 1.0, 1.0 + 0.05 * u()])
     return {"lighting": "non-uniform", "kind": kind, "ambient": float(ambient),
             "ambient_tint": [float(t) for t in amb_tint / amb_tint.max()], "lights": lights}

@@ -31,8 +31,8 @@ import torch
 from datagen.sources.synthetic.features import coverage, ear_field, eye_relief, hair_field, \
     head_field, lower_relief, mix, paint_eye_region, paint_lower_face
 from datagen.sources.synthetic.layout import Layout, face_to_pixels
-from datagen.sources.synthetic.shading import SHADOW_STEPS, cast_shadow, light_arrays, normals, \
-    shadow_rays
+from datagen.sources.synthetic.shading import CAST_SOFTNESS, SHADOW_STEPS, lambert, \
+    light_arrays, normals, shadow_rays
 
 Tensor = torch.Tensor
 
@@ -89,6 +89,18 @@ def _windows(L: Layout, size: int) -> dict[str, tuple[slice, slice]]:
                             L["mouth_cy"] + L["lip_lo"] + L["mouth_open"] + 0.1) + 0.03
     lower = _window(L, -low_u, low_u, low_top, low_bottom, size)
     return {"eyes": eyes, "lower": lower}
+
+
+def face_height(L: Layout, size: int) -> tuple[Tensor, Tensor]:
+    """Head coverage in [0, 1] and the face's height field (head dome plus the reliefs of
+    nose, cheeks, lips, chin, brows and eyes; no hair), each (B, size, size), the height in
+    image units (the image spans [-1, 1]) as the renderer shades it."""
+    with torch.inference_mode():
+        T = _tensors(L)
+        u, v, pw, _ = _grid(T, size)
+        head, z, _ = head_field(T, u, v, pw)
+        z = z + (lower_relief(T, u, v) + eye_relief(T, u, v)) * head
+        return head, z * T["scale"]
 
 
 def render_layout(L: Layout, lights: Sequence[dict], size: int) -> np.ndarray:
@@ -156,11 +168,7 @@ def _render(T: dict[str, Tensor], lights: Sequence[dict], size: int,
     spec = torch.zeros_like(nx)
     rays = shadow_rays(lights, size, SHADOW_STEPS)
     for j in range(dirs.shape[1]):
-        dx, dy, rise = rays[j]
-        d = dirs[:, j].view(-1, 3, 1, 1)
-        lam = (nx * d[:, 0] + ny * d[:, 1] + nz * d[:, 2]).clamp(min=0.0)
-        if bool((rise < 1e8).any()):  # else every factor is exactly 1: skip the work
-            lam = lam * (1.0 - in_face * (1.0 - cast_shadow(z_cast, dx, dy, rise, soft=0.04)))
+        lam = lambert(nx, ny, nz, dirs[:, j], in_face, z_cast, rays[j], soft=CAST_SOFTNESS)
         col = cols[:, j].view(-1, 3, 1, 1)
         shade = shade + col * lam.unsqueeze(1)
         h = half[:, j].view(-1, 3, 1, 1)

@@ -14,6 +14,7 @@ import torch
 
 Tensor = torch.Tensor
 SHADOW_STEPS = (0.016, 0.03, 0.05, 0.075, 0.1, 0.14, 0.19, 0.25)  # ray steps, image units
+CAST_SOFTNESS = 0.04  # image units of occluder height over the ray that make full shadow
 
 
 def normals(z: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -61,15 +62,29 @@ def cast_shadow(z: Tensor, dx: Tensor, dy: Tensor, rise: Tensor, soft: float) ->
     1 where nothing on the way to the light is higher than the ray, 0 in full shadow."""
     B, S, _ = z.shape
     flat = z.reshape(B, S * S)
-    xs = torch.arange(S).view(1, 1, S)
-    ys = torch.arange(S).view(1, S, 1)
+    xs = torch.arange(S, device=z.device).view(1, 1, S)
+    ys = torch.arange(S, device=z.device).view(1, S, 1)
     occ = torch.zeros_like(z)
     for i in range(dx.shape[1]):
-        xi = (xs + dx[:, i].view(B, 1, 1)).clamp(0, S - 1)
-        yi = (ys + dy[:, i].view(B, 1, 1)).clamp(0, S - 1)
+        xi = (xs + dx[:, i].view(B, 1, 1).to(z.device)).clamp(0, S - 1)
+        yi = (ys + dy[:, i].view(B, 1, 1).to(z.device)).clamp(0, S - 1)
         ahead = torch.gather(flat, 1, (yi * S + xi).view(B, S * S)).view(B, S, S)
-        occ = torch.maximum(occ, ahead - z - rise[:, i].view(B, 1, 1))
+        occ = torch.maximum(occ, ahead - z - rise[:, i].view(B, 1, 1).to(z.device))
     return (1.0 - occ / soft).clamp(0.0, 1.0)
+
+
+def lambert(nx: Tensor, ny: Tensor, nz: Tensor, direction: Tensor, shadowed: Tensor,
+            z_cast: Tensor, ray: tuple[Tensor, Tensor, Tensor], *, soft: float) -> Tensor:
+    """Diffuse factor (B, S, S) ``max(0, n·l)`` of unit normals ``nx, ny, nz`` (B, S, S) under
+    per-face light ``direction`` (B, 3), times the cast shadow of the height field ``z_cast``
+    (B, S, S) along ``ray`` (one light's ``shadow_rays`` entry) where ``shadowed`` (B, S, S)
+    in [0, 1] says the surface receives cast shadows."""
+    d = direction.view(-1, 3, 1, 1)
+    lam = (nx * d[:, 0] + ny * d[:, 1] + nz * d[:, 2]).clamp(min=0.0)
+    dx, dy, rise = ray
+    if bool((rise < 1e8).any()):  # else every factor is exactly 1: skip the work
+        lam = lam * (1.0 - shadowed * (1.0 - cast_shadow(z_cast, dx, dy, rise, soft=soft)))
+    return lam
 
 
 def light_arrays(lights: Sequence[dict]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
