@@ -1,6 +1,14 @@
 """Stage 2 throughput: what the synthesis pipeline costs on top of the relighting model.
 
-Measures, in one run on the same device and batch size:
+Host cost accounting (``--account``, the first table): CPU milliseconds per sample of every
+host step — planning, loading (face parameters or image decoding), inter-process copies
+(pickling a batch to and from the workers), PNG encoding, tar writing, manifest — each
+from process CPU time (``time.process_time``: robust to other jobs on the machine), with
+the device half (render, relight, warp, downsample, device→host copy) apart, for the
+embedded default (synthetic source, ``physical`` relighting) and for RaIN relighting; and
+the samples/s a 16-core node would reach if the device were free (16 × 1000 / host ms).
+
+Then, in one run on the same device and batch size:
   * bare RaIN forward (``datagen.rain.relight`` on a ready batch of 128×128 faces), samples/s;
   * full ``datagen synth`` (faces, guides, relight, warp, downsample, PNG, tar, manifest),
     samples/s, at N and at 10×N, each in a fresh process so its peak RSS is its own;
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -52,6 +61,81 @@ rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
 size = sum(r.bytes for r in s.manifest.shards.values())
 print(json.dumps({"seconds": dt, "samples": s.samples, "rss_mb": rss, "bytes": size}))
 """
+
+
+HOST_STEPS = ("planning", "loading", "ipc", "encoding", "tar writing", "manifest")
+
+
+def host_accounting(config: dict, n: int) -> dict[str, float]:
+    """CPU ms per sample of each step of ``datagen synth``, run one after the other in this
+    process on one torch thread (as a worker runs them), over ``n`` samples after a warm-up
+    batch. ``ipc`` is the pickling of a loaded batch, its samples and their members to and
+    from the worker processes. ``device`` is the device half (``Synthesizer.make``): its CPU
+    time on a CPU device, its wall time (synchronised) on CUDA."""
+    from datagen.shards import ShardJob, ShardRecord, shard_members
+    from datagen.shards.manifest import ManifestWriter
+    from datagen.shards.tarwrite import tar_bytes, write_atomic
+    from datagen.synth import SynthConfig
+    from datagen.synth.pairs import load_batch, plan_sample
+    from datagen.synth.synthesizer import Synthesizer, intra_op_threads
+
+    cfg = SynthConfig(**config)
+    syn = Synthesizer(cfg, device=cfg.device_type)
+    pool = syn.loader.pool("train")
+    B, S = cfg.batch_size, cfg.shard_size
+    cuda = cfg.device_type == "cuda"
+    spent = dict.fromkeys(HOST_STEPS + ("device",), 0.0)
+
+    def timed(step: str, fn, *args):
+        t = time.process_time()
+        w = time.perf_counter()
+        out = fn(*args)
+        if step == "device" and cuda:
+            torch.cuda.synchronize()
+            spent[step] += time.perf_counter() - w
+        else:
+            spent[step] += time.process_time() - t
+        return out
+
+    def roundtrip(obj):
+        return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    with tempfile.TemporaryDirectory() as out, intra_op_threads(1):
+        records = ManifestWriter(Path(out), syn.header())
+        syn.make(load_batch(cfg, pool, [plan_sample(cfg, pool, "train", i) for i in range(B)]))
+        members: list = []
+        for start in range(0, n, B):
+            plans = timed("planning", lambda: [plan_sample(cfg, pool, "train", i)
+                                               for i in range(start, start + B)])
+            loaded = timed("ipc", roundtrip, timed("loading", load_batch, cfg, pool, plans))
+            samples = timed("ipc", roundtrip, timed("device", syn.make, loaded))
+            members += timed("ipc", roundtrip, timed("encoding", shard_members, samples))
+            if (start + B) % S == 0 or start + B >= n:
+                k = start // S
+                name = f"train-{k:06d}.tar"
+                data = timed("tar writing", tar_bytes, members)
+                digest = timed("tar writing", write_atomic, Path(out) / name, data)
+                record = ShardRecord(name=name, split="train", first_index=k * S,
+                                     count=len(members) // 5, sha256=digest, bytes=len(data))
+                timed("manifest", records.add, record)
+                members = []
+    return {k: 1000 * v / n for k, v in spent.items()}
+
+
+def accounting_table(runs: dict[str, dict[str, float]], title: str) -> Table:
+    """One column per relighting mode: ms of one core per sample, step by step."""
+    table = Table(title=title)
+    table.add_column("step (CPU ms / sample)")
+    for name in runs:
+        table.add_column(name, justify="right")
+    for step in HOST_STEPS:
+        table.add_row(step, *(f"{r[step]:.3f}" for r in runs.values()))
+    totals = [sum(r[s] for s in HOST_STEPS) for r in runs.values()]
+    table.add_row("host total", *(f"{t:.3f}" for t in totals))
+    table.add_row("implied samples/s, 16-core node, unlimited device",
+                  *(f"{16_000 / t:,.0f}" for t in totals))
+    table.add_row("device half (ms / sample, apart)", *(f"{r['device']:.3f}" for r in runs.values()))
+    return table
 
 
 def bare_forward(rain_path: str, n: int, batch: int, device: str) -> float:
@@ -139,6 +223,10 @@ def main() -> None:
                     help="torch threads of the process that runs the model, in both the bare "
                          "and the full run (0: torch's default). On a small CPU, 1 gives the "
                          "model a core of its own and the workers the rest, as a GPU would.")
+    ap.add_argument("--account", type=int, default=512, metavar="N",
+                    help="samples of the host cost accounting (0: skip it)")
+    ap.add_argument("--account-only", action="store_true",
+                    help="only the host cost accounting, not the throughput runs")
     args = ap.parse_args()
     if args.device_threads > 0:
         torch.set_num_threads(args.device_threads)
@@ -146,6 +234,24 @@ def main() -> None:
     from datagen.rain import Rain, RainConfig, save_checkpoint
 
     load = os.getloadavg()[0]
+    if args.account > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            rain = str(save_checkpoint(Path(tmp) / "rain.pt",
+                                       Rain(RainConfig(width=args.widths[0]),
+                                            vgg_weights="random")))
+            base = {"batch_size": args.batch_size, "shard_size": 256,
+                    "device_type": args.device.split(":")[0],
+                    "guide_gallery": args.guide_gallery}
+            runs = {"physical (embedded default)": host_accounting(
+                        {**base, "relight": "physical"}, args.account),
+                    f"rain, width {args.widths[0]}": host_accounting(
+                        {**base, "relight": "rain", "rain_checkpoint": rain}, args.account)}
+        Console().print(accounting_table(runs, f"host cost of datagen synth ({args.device}, "
+                                               f"batch {args.batch_size}, N {args.account}, "
+                                               f"load avg {load:.1f} → "
+                                               f"{os.getloadavg()[0]:.1f})"))
+        if args.account_only:
+            return
     results = []
     source = None
     with tempfile.TemporaryDirectory() as tmp:
