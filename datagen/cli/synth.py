@@ -74,10 +74,13 @@ def _device(name: str) -> torch.device:
                    "under a random light; ranges in the params' synth.config.geometric).")
 @click.option("--split-fractions", nargs=3, type=float, default=None, metavar="TRAIN VAL TEST",
               help="Identity fractions of the splits (a stable hash of each identity decides).")
+@click.option("--guides", type=click.Choice(["batch", "split"]), default=None,
+              help="batch (default): each guide is the UI-HR face of another sample of the "
+                   "same batch, no extra face to load or render; split: any face of the "
+                   "split, loaded apart (the paper's rule as written).")
 @click.option("--guide-gallery", type=int, default=None, metavar="K",
-              help="0: each guide is any uniformly lit face of the split (the paper). K ≥ 2: "
-                   "guides come from a fixed gallery of K faces per split, loaded once per "
-                   "worker — about half the face loads for the synthetic source.")
+              help="K ≥ 2: guides come from a fixed gallery of K faces per split, loaded "
+                   "once per worker (sets the guides to 'gallery').")
 @click.option("--seed", type=int, default=None)
 @click.option("--shard-size", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
@@ -103,7 +106,8 @@ def _device(name: str) -> torch.device:
               help="Also write the run summary as JSON (samples per split, samples/s, bytes).")
 def synth_cmd(params: str | None, n: int | None, out: Path, split: str | None,
               source: str | None, root: Path | None, rain: Path | None, relight: str | None,
-              split_fractions: tuple[float, float, float] | None, guide_gallery: int | None,
+              split_fractions: tuple[float, float, float] | None, guides: str | None,
+              guide_gallery: int | None,
               seed: int | None, shard_size: int | None, batch_size: int | None,
               max_rotation: float | None, max_translation: float | None,
               scale_range: tuple[float, float] | None, device: str | None,
@@ -132,6 +136,8 @@ def synth_cmd(params: str | None, n: int | None, out: Path, split: str | None,
         "config.shard_size": shard_size, "config.batch_size": batch_size,
         "config.max_rotation": max_rotation, "config.max_translation": max_translation,
         "config.scale_range": scale_range, "config.split_fractions": split_fractions,
+        "config.guides": "gallery" if guide_gallery else (
+            guides or ("batch" if guide_gallery == 0 else None)),
         "config.guide_gallery": guide_gallery, "config.device_type": device,
         "config.threads": threads}, where="synth")
     config, split, workers = job.config, job.split, job.workers

@@ -172,9 +172,10 @@ class SyntheticPairs:
         va, vb = rng.integers(0, per, size=n), rng.integers(0, per, size=n)
         seeds = rng.integers(0, 2**31 - 1, size=n)
         style = self.source.render(b, vb, lighting="non-uniform", light_seeds=seeds)
-        target = self.source.render(a, va, lighting="non-uniform", lights=style.lights)
-        content = self.source.render(a, va, lighting="uniform")
-        return to_tensor(content.images), to_tensor(style.images), to_tensor(target.images)
+        scene, _ = self.source.scene(a, va)  # face A once, shaded under both lights
+        uniform = self.source.lights(a, va, lighting="uniform")
+        content, target = self.source.render_scene(scene, [uniform, style.lights])
+        return to_tensor(content.numpy()), to_tensor(style.images), to_tensor(target.numpy())
 
 
 def light_label(meta: dict) -> tuple[int, int] | None:

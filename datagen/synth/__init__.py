@@ -2,8 +2,8 @@
 
 from datagen.synth.config import SynthConfig
 from datagen.synth.engine import SynthSummary, plan_jobs, synth
-from datagen.synth.pairs import SamplePlan, plan_sample
+from datagen.synth.pairs import SamplePlan, plan_batch
 from datagen.synth.synthesizer import Synthesizer
 
 __all__ = ["SamplePlan", "SynthConfig", "SynthSummary", "Synthesizer", "plan_jobs",
-           "plan_sample", "synth"]
+           "plan_batch", "synth"]

@@ -10,6 +10,7 @@ from datagen.relight import GeometricLight
 from datagen.sources.base import SplitFractions
 
 Relight = Literal["rain", "physical", "real", "geometric"]
+Guides = Literal["batch", "split", "gallery"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,19 @@ class SynthConfig:
     max_rotation:     degrees; ``scale_range`` and ``max_translation`` (fraction of hr_size)
                       complete the random affine.
     split_fractions:  identity fractions of train/val/test.
-    guide_gallery:    0: each guide is any uniformly lit face of the split (the paper);
-                      K ≥ 2: guides come from a fixed gallery of K faces (K identities)
-                      per split, drawn once from (seed, split) and loaded once per
-                      worker — where loading a face is costly (synthetic renders), half
-                      the loads.
+    guides:           where each sample's guide (a uniformly lit face of another identity
+                      of the split) comes from. ``batch`` (default since datagen 0.3.0):
+                      the UI-HR face of another sample of the same full batch, drawn by
+                      the sample's own generator — no face is loaded or rendered for it,
+                      and since batches are content faces drawn at random from the split,
+                      the guide is still a random face of the split (a batch holding one
+                      identity only falls back to ``split`` for its samples). ``split``:
+                      any face of the split, loaded apart (the paper's rule as written;
+                      one more face per sample). ``gallery``: a fixed gallery of
+                      ``guide_gallery`` faces.
+    guide_gallery:    K ≥ 2 with ``guides: gallery`` (``--guide-gallery K``): guides come
+                      from a fixed gallery of K faces (K identities) per split, drawn once
+                      from (seed, split) and loaded once per worker; 0 otherwise.
     device_type:      "cpu" or "cuda" — float results differ between them, so it is part
                       of what decides the bytes.
     threads:          torch intra-op threads the device half (relight, warp, downsample)
@@ -63,6 +72,7 @@ class SynthConfig:
     scale_range: tuple[float, float] = (0.9, 1.1)
     max_translation: float = 0.05
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    guides: Guides = "batch"
     guide_gallery: int = 0
     device_type: Literal["cpu", "cuda"] = "cpu"
     threads: int = 1
@@ -88,6 +98,11 @@ class SynthConfig:
         if self.guide_gallery < 0 or self.guide_gallery == 1:
             raise UserInputError(f"synth: guide_gallery must be 0 (any face) or ≥ 2, got "
                                  f"{self.guide_gallery}")
+        if (self.guides == "gallery") != (self.guide_gallery > 0):
+            raise UserInputError(f"synth: guides {self.guides!r} with guide_gallery "
+                                 f"{self.guide_gallery}: a gallery of K ≥ 2 faces goes with "
+                                 f"guides 'gallery' (--guide-gallery K sets both), and only "
+                                 f"with it")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise UserInputError(f"synth: scale_range must be 0 < low ≤ high, got "
                                  f"{self.scale_range}")

@@ -5,12 +5,16 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
 (extra samples discarded), so each sample's bytes are a pure function of
 (config, split, index). Each batch goes through three hands:
 
-  worker processes   plan the batch and load its faces (synthetic renders, image
-                     decoding): ``BatchLoader``, ahead of the device;
-  the main process   relights, warps and downsamples it on the device
-                     (``Synthesizer.make``) — the only work left on the device's path;
+  worker processes   plan the batch and load what it names (synthetic face parameters,
+                     image decoding): ``BatchLoader``, ahead of the device;
+  the main process   renders its synthetic faces, relights, warps and downsamples it on
+                     the device (``Synthesizer.make``);
   worker processes   PNG-encode it; the main process hands each finished shard to
                      ``datagen.shards.ShardWriter`` (atomic file, then its record).
+
+When the synth device is the CPU, the workers render the synthetic faces too (the same
+device code on the same device type, so the same bytes): the CPU's cores are the
+device, and the workers are where they are spread; the main process keeps the model.
 
 At most ``2 × workers`` batches wait on each side, so memory does not grow with N.
 What the bytes depend on is said in ``datagen.synth.synthesizer``; this module only
@@ -71,16 +75,21 @@ class SynthSummary:
 _WORKER_LOADER: BatchLoader | None = None
 
 
-def _init_worker(config: SynthConfig) -> None:
-    """Worker start: one torch thread (the workers are the parallelism), its own loader."""
-    global _WORKER_LOADER
+_WORKER_RENDERS = False
+
+
+def _init_worker(config: SynthConfig, render: bool) -> None:
+    """Worker start: one torch thread (the workers are the parallelism), its own loader;
+    ``render``: it renders the synthetic faces as well (CPU synth device)."""
+    global _WORKER_LOADER, _WORKER_RENDERS
     torch.set_num_threads(1)
     _WORKER_LOADER = BatchLoader(config)
+    _WORKER_RENDERS = render
 
 
 def _load_in_worker(split: str, start: int) -> LoadedBatch:
     assert _WORKER_LOADER is not None
-    return _WORKER_LOADER.load(split, start)
+    return _WORKER_LOADER.load(split, start, render=_WORKER_RENDERS)
 
 
 def plan_jobs(counts: Mapping[str, int], shard_size: int, rank: int,
@@ -184,7 +193,8 @@ def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
     # loader from the config in each worker.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     todo = _batches(jobs, syn.config.batch_size)
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(syn.config,)) as pool:
+    render = syn.device.type == "cpu"
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(syn.config, render)) as pool:
         loading: deque = deque()
         encoding: deque = deque()
 

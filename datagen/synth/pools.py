@@ -1,10 +1,12 @@
 """Where stage 2 gets its faces: the uniformly lit faces of one split, by reference.
 
 A ``FaceRef`` names a face without loading it, so per-sample plans stay tiny
-and pure; pools turn a batch of refs into pixels. ``SyntheticPool`` renders on
-demand (and can re-render the same face under a physical light);
-``RecordPool`` wraps any on-disk ``FaceSource`` (and, for sources with lighting
-labels, finds a real non-uniformly lit image of the same identity).
+and pure; pools turn a batch of refs into faces. ``SyntheticPool`` describes
+them (``SceneFaces``: host work of microseconds a face) for the device to render,
+under uniform light and, for physical relighting, under random lights too;
+``RecordPool`` wraps any on-disk ``FaceSource`` and decodes pixels (and, for
+sources with lighting labels, finds a real non-uniformly lit image of the same
+identity).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
+import torch
 
 from facecore.errors import UserInputError
 from datagen.sources import FaceSource, SplitFractions, split_of
 from datagen.sources.base import LightingPairs
 from datagen.sources.synthetic import SyntheticFaces
+from datagen.sources.synthetic.params import uniform_light
+from datagen.sources.synthetic.render import FaceScene, render_scene
 from datagen.synth.config import SynthConfig
 from datagen.warp import scale_points
 
@@ -33,10 +38,29 @@ class FaceRef:
 
 @dataclass(frozen=True)
 class Faces:
-    """Loaded faces: (B, S, S, 3) uint8 RGB and (B, 68, 2) float32 landmarks (NaN if unknown)."""
+    """Loaded faces: (B, S, S, 3) uint8 RGB — a numpy array on the host, or a tensor on the
+    device once rendered there — and (B, 68, 2) float32 landmarks (NaN if unknown)."""
 
-    images: np.ndarray
+    images: np.ndarray | torch.Tensor
     landmarks: np.ndarray
+
+
+@dataclass(frozen=True)
+class SceneFaces:
+    """Synthetic faces described but not rendered (``FaceScene``), and their landmarks."""
+
+    scene: FaceScene
+    landmarks: np.ndarray
+
+    def render(self, light_sets: Sequence[Sequence[dict]], device: torch.device
+               ) -> list[torch.Tensor]:
+        """(B, S, S, 3) uint8 on ``device``, one per light set (one light dict per face)."""
+        return render_scene(self.scene, light_sets, device=device)
+
+    def uniform(self, device: torch.device) -> Faces:
+        """The faces under uniform light, as pixels on ``device``."""
+        lights = [uniform_light()] * len(self.scene)
+        return Faces(self.render([lights], device)[0], self.landmarks)
 
 
 class FacePool(Protocol):
@@ -46,8 +70,10 @@ class FacePool(Protocol):
 
     def load(self, refs: Sequence[FaceRef]) -> Faces: ...
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
-                        ) -> tuple[np.ndarray, list[dict]]: ...
+    def describe(self, refs: Sequence[FaceRef]) -> Faces | SceneFaces: ...
+
+    def physical_lights(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> list[dict]: ...
 
 
 class SyntheticPool:
@@ -70,18 +96,26 @@ class SyntheticPool:
         raise UserInputError("synthetic source: use --relight physical or rain, not real")
 
     def load(self, refs: Sequence[FaceRef]) -> Faces:
-        out = self.source.render(np.array([r.key[0] for r in refs]),
-                                 np.array([r.key[1] for r in refs]), lighting="uniform")
+        """The uniformly lit faces of ``refs``, rendered here on the CPU."""
+        out = self.source.render(*_keys(refs), lighting="uniform")
         return Faces(out.images, out.landmarks)
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
-                        ) -> tuple[np.ndarray, list[dict]]:
-        """The faces of ``refs`` under the random lights of ``style_seeds``: (B, S, S, 3) uint8
-        and, per face, the JSON-ready light parameters it was rendered with."""
-        out = self.source.render(np.array([r.key[0] for r in refs]),
-                                 np.array([r.key[1] for r in refs]), lighting="non-uniform",
-                                 light_seeds=np.asarray(style_seeds, np.int64))
-        return out.images, out.lights
+    def describe(self, refs: Sequence[FaceRef]) -> SceneFaces:
+        """The faces of ``refs`` for the device to render (``SceneFaces``)."""
+        return SceneFaces(*self.source.scene(*_keys(refs)))
+
+    def physical_lights(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> list[dict]:
+        """Per face of ``refs``, the JSON-ready random light of its ``style_seeds`` entry
+        that physical relighting renders it under."""
+        return self.source.lights(*_keys(refs), lighting="non-uniform",
+                                  light_seeds=np.asarray(style_seeds, np.int64))
+
+
+def _keys(refs: Sequence[FaceRef]) -> tuple[np.ndarray, np.ndarray]:
+    """(identities, variants) of synthetic face refs."""
+    return (np.array([r.key[0] for r in refs], np.int64),
+            np.array([r.key[1] for r in refs], np.int64))
 
 
 class RecordPool:
@@ -130,8 +164,12 @@ class RecordPool:
                          else lm.astype(np.float32))
         return Faces(np.stack(images), np.stack(marks))
 
-    def render_physical(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
-                        ) -> tuple[np.ndarray, list[dict]]:
+    def describe(self, refs: Sequence[FaceRef]) -> Faces:
+        """Image files hold pixels already: ``load``."""
+        return self.load(refs)
+
+    def physical_lights(self, refs: Sequence[FaceRef], style_seeds: Sequence[int]
+                        ) -> list[dict]:
         raise UserInputError("--relight physical needs --source synthetic")
 
 

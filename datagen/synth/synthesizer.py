@@ -26,19 +26,21 @@ import torch
 from datagen import __version__
 from facecore.config import to_dict
 from facecore.errors import UserInputError
+from facecore.imageio import PNG_ENCODER
 from facecore.torchfiles import sha256_file
 from datagen.rain import Rain, load_rain
 from datagen.shards import PairSample
 from datagen.sources import SPLITS, FaceSource, open_source
 from datagen.synth.config import SynthConfig
 from datagen.synth.pairs import LoadedBatch, guide_gallery, load_batch, make_pairs, \
-    plan_sample
+    plan_batch, rendered_on_host
 from datagen.synth.pools import FacePool, FaceRef, make_pool
 
 
 class BatchLoader:
     """The host half of a config: the face source and its split pools; plans a batch and
-    loads the faces it names. Cheap to build, so every worker process has its own."""
+    loads what it names (synthetic face parameters, or decoded images). Cheap to build, so
+    every worker process has its own."""
 
     def __init__(self, config: SynthConfig) -> None:
         self.config = config
@@ -57,16 +59,19 @@ class BatchLoader:
                 self._galleries[split] = guide_gallery(self.config, self._pools[split], split)
         return self._pools[split]
 
-    def load(self, split: str, start: int) -> LoadedBatch:
-        """Plans and faces of the full batch [start, start + batch_size) of ``split``.
+    def load(self, split: str, start: int, *, render: bool = False) -> LoadedBatch:
+        """Plans and faces of the full batch [start, start + batch_size) of ``split``; with
+        ``render``, synthetic faces rendered here on the CPU (``rendered_on_host``: what
+        workers do when the synth device is the CPU).
 
-        Always on one torch thread, in a worker or in the main process alike."""
+        Always on one torch thread, in a worker or in the main process alike (renders do
+        not depend on the thread count)."""
         with intra_op_threads(1):
             pool = self.pool(split)
             gallery = self._galleries.get(split)
-            plans = [plan_sample(self.config, pool, split, i, gallery)
-                     for i in range(start, start + self.config.batch_size)]
-            return load_batch(self.config, pool, plans, self._guides if gallery else None)
+            plans = plan_batch(self.config, pool, split, start, gallery)
+            loaded = load_batch(self.config, pool, plans, self._guides if gallery else None)
+            return rendered_on_host(self.config, loaded) if render else loaded
 
 
 @contextmanager
@@ -118,7 +123,8 @@ class Synthesizer:
 
     def header(self) -> dict[str, Any]:
         """What decides the bytes: config (minus the checkpoint's path), model hashes, and
-        the runtime (torch version, device) whose float kernels compute them."""
+        the runtime: torch version and device, whose float kernels compute the pixels, and
+        the PNG encoder that turns them into bytes."""
         config = to_dict(self.config)
         config.pop("rain_checkpoint")
         if config["geometric"] is None:  # the headers of other relightings stay as they were
@@ -126,7 +132,8 @@ class Synthesizer:
         perceptual = getattr(getattr(self.rain, "encoder", None), "weights_record", None)
         return {"config": config, "generator": f"datagen {__version__}",
                 "models": {"rain_sha256": self.rain_sha256, "perceptual": perceptual},
-                "runtime": {"torch": torch.__version__, "device": device_name(self.device)}}
+                "runtime": {"torch": torch.__version__, "device": device_name(self.device),
+                            "png": PNG_ENCODER}}
 
     def make(self, loaded: LoadedBatch) -> list[PairSample]:
         """The device half: relight, warp and downsample a loaded batch into pairs, on

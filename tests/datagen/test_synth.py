@@ -118,8 +118,8 @@ def test_a_corrupt_image_found_by_a_worker_stops_the_run(tmp_path, workers):
 def test_guide_gallery_draws_guides_from_k_faces_with_the_same_bytes_for_any_workers(tmp_path):
     """Same process, same config (with a guide gallery): guides come from K faces, and the
     bytes are the same for 0 and 2 workers."""
-    cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7, guide_gallery=3,
-                      source_options={"n_identities": 40})
+    cfg = SynthConfig(relight="physical", shard_size=4, batch_size=3, seed=7, guides="gallery",
+                      guide_gallery=3, source_options={"n_identities": 40})
     a = synth(cfg, tmp_path / "a", COUNTS, workers=0)
     synth(cfg, tmp_path / "b", COUNTS, workers=2)
     assert a.complete and _digests(tmp_path / "a") == _digests(tmp_path / "b")
@@ -133,11 +133,13 @@ def test_guide_gallery_draws_guides_from_k_faces_with_the_same_bytes_for_any_wor
         first = by_identity.setdefault(s["json"]["guide_identity"], s["guide"])
         assert torch.equal(first, s["guide"])
     # the gallery is part of the config: its shards do not mix with those made without one
-    assert cfg == SynthConfig(**{**CFG.__dict__, "guide_gallery": 3})
-    with pytest.raises(UserInputError, match="differs in guide_gallery"):
+    assert cfg == SynthConfig(**{**CFG.__dict__, "guides": "gallery", "guide_gallery": 3})
+    with pytest.raises(UserInputError, match="differs in guide_gallery, guides"):
         synth(CFG, tmp_path / "a", COUNTS)
     with pytest.raises(UserInputError, match="guide_gallery must be 0"):
         SynthConfig(relight="physical", guide_gallery=1)
+    with pytest.raises(UserInputError, match="goes with guides 'gallery'"):
+        SynthConfig(relight="physical", guide_gallery=3)
 
 
 def test_same_bytes_with_two_ranks(reference, tmp_path):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
+import torch
 
 from facecore.errors import UserInputError
 from datagen.sources.base import FaceRecord
@@ -23,10 +24,11 @@ from datagen.sources.synthetic.landmarks import landmarks_from_layout
 from datagen.sources.synthetic.layout import make_layout
 from datagen.sources.synthetic.params import LIGHTINGS, Lighting, sample_identity, \
     sample_light, sample_nuisance, uniform_light
-from datagen.sources.synthetic.render import render_layout
+from datagen.sources.synthetic.render import FaceScene, render_scene, scene_chunk
 
 MIN_SIZE = 16
-CHUNK = 16  # faces per torch call: keeps tensors cache-sized (~1 MB); no effect on bytes
+CHUNK = 16  # faces per torch call on the CPU: keeps tensors cache-sized (~1 MB); no effect
+            # on bytes
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class SyntheticFaces:
     def render(self, identities: np.ndarray, variants: np.ndarray, *, lighting: Lighting,
                light_seeds: np.ndarray | None = None,
                lights: Sequence[dict] | None = None) -> RenderedFaces:
-        """Render faces (identity, variant) under ``lighting``.
+        """Render faces (identity, variant) under ``lighting``, on the CPU.
 
         identities:  (B,) ints in [0, n_identities).
         variants:    (B,) non-negative ints (any value; those < images_per_identity are
@@ -128,48 +130,76 @@ class SyntheticFaces:
         lights:      (``non-uniform`` only) the light dicts to render with, one per face, as
                      ``RenderedFaces.lights`` records them — another face's light, say —
                      instead of sampling them; ``light_seeds`` is then ignored.
+
+        The same as ``scene`` + ``lights`` + ``render_scene`` (which can run on another
+        device, and shade one scene under several light sets).
         """
+        scene, landmarks = self.scene(identities, variants)
+        if lights is None:
+            lights = self.lights(identities, variants, lighting=lighting,
+                                 light_seeds=light_seeds)
+        elif lighting != "non-uniform" or len(lights) != len(landmarks):
+            raise UserInputError(f"lights: one dict per face ({len(landmarks)}) and only with "
+                                 f"non-uniform lighting, got {len(lights)} with {lighting!r}")
+        else:
+            lights = list(lights)
+        if not lights:
+            S = self.size
+            return RenderedFaces(np.zeros((0, S, S, 3), np.uint8), landmarks, [])
+        images = render_scene(scene, [lights])[0].numpy()
+        return RenderedFaces(images, landmarks, lights)
+
+    def scene(self, identities: np.ndarray, variants: np.ndarray
+              ) -> tuple[FaceScene, np.ndarray]:
+        """The faces (identity, variant), described for ``render_scene`` (host work: their
+        parameters and layout), and their (B, 68, 2) float32 landmarks."""
+        ids, var = self._faces(identities, variants)
+        identity_params = {int(i): sample_identity(self.seed, int(i)) for i in np.unique(ids)}
+        chunks, landmarks = [], [np.zeros((0, 68, 2), np.float32)]
+        for start in range(0, ids.size, CHUNK):
+            sl = slice(start, start + CHUNK)
+            layout = make_layout([identity_params[int(i)] for i in ids[sl]],
+                                 [sample_nuisance(self.seed, int(i), int(v))
+                                  for i, v in zip(ids[sl], var[sl])])
+            chunks.append(scene_chunk(layout, self.size))
+            landmarks.append(landmarks_from_layout(layout, self.size))
+        return FaceScene(self.size, tuple(chunks)), np.concatenate(landmarks)
+
+    def lights(self, identities: np.ndarray, variants: np.ndarray, *, lighting: Lighting,
+               light_seeds: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """The JSON-ready light parameters of each face (see ``render``)."""
         _check_lighting(lighting)
-        ids = _int_array(identities, "identities")
-        var = _int_array(variants, "variants")
-        if ids.shape != var.shape:
-            raise UserInputError(f"identities and variants must have the same length, got "
-                                 f"{ids.size} and {var.size}")
+        ids, var = self._faces(identities, variants)
         seeds = np.zeros_like(ids) if light_seeds is None else \
             _int_array(light_seeds, "light_seeds")
         if seeds.shape != ids.shape:
             raise UserInputError(f"light_seeds must have one entry per face ({ids.size}), "
                                  f"got {seeds.size}")
+        if seeds.size and seeds.min() < 0:
+            raise UserInputError("variants and light_seeds must be non-negative")
+        if lighting == "uniform":
+            return [uniform_light() for _ in ids]
+        return [sample_light(self.seed, int(i), int(v), int(k))
+                for i, v, k in zip(ids, var, seeds)]
+
+    def render_scene(self, scene: FaceScene, light_sets: Sequence[Sequence[dict]], *,
+                     device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        """``render_scene`` of this source's faces: one (B, S, S, 3) uint8 tensor on
+        ``device`` per light set."""
+        return render_scene(scene, light_sets, device=device)
+
+    def _faces(self, identities: Any, variants: Any) -> tuple[np.ndarray, np.ndarray]:
+        ids = _int_array(identities, "identities")
+        var = _int_array(variants, "variants")
+        if ids.shape != var.shape:
+            raise UserInputError(f"identities and variants must have the same length, got "
+                                 f"{ids.size} and {var.size}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.n_identities):
             raise UserInputError(f"identities must be in [0, {self.n_identities}), got "
                                  f"{ids.min()}..{ids.max()}")
-        if var.size and var.min() < 0 or seeds.size and seeds.min() < 0:
+        if var.size and var.min() < 0:
             raise UserInputError("variants and light_seeds must be non-negative")
-        if lights is not None and (lighting != "non-uniform" or len(lights) != ids.size):
-            raise UserInputError(f"lights: one dict per face ({ids.size}) and only with "
-                                 f"non-uniform lighting, got {len(lights)} with {lighting!r}")
-        S = self.size
-        if ids.size == 0:
-            return RenderedFaces(np.zeros((0, S, S, 3), np.uint8),
-                                 np.zeros((0, 68, 2), np.float32), [])
-        identity_params = {int(i): sample_identity(self.seed, int(i)) for i in np.unique(ids)}
-        given, images, landmarks, lights = lights, [], [], []
-        for start in range(0, ids.size, CHUNK):
-            sl = slice(start, start + CHUNK)
-            id_p = [identity_params[int(i)] for i in ids[sl]]
-            nu_p = [sample_nuisance(self.seed, int(i), int(v)) for i, v in zip(ids[sl], var[sl])]
-            if given is not None:
-                li = list(given[sl])
-            elif lighting == "uniform":
-                li = [uniform_light() for _ in id_p]
-            else:
-                li = [sample_light(self.seed, int(i), int(v), int(k))
-                      for i, v, k in zip(ids[sl], var[sl], seeds[sl])]
-            layout = make_layout(id_p, nu_p)
-            images.append(render_layout(layout, li, S))
-            landmarks.append(landmarks_from_layout(layout, S))
-            lights.extend(li)
-        return RenderedFaces(np.concatenate(images), np.concatenate(landmarks), lights)
+        return ids, var
 
 
 def _check_lighting(lighting: Any) -> None:

@@ -116,7 +116,8 @@ def paint_eye(T, u, v, pw, alb, idx: int, side: float):
     pupil = coverage(0.42 * ri - r, pw)
     ring = 0.55 + 0.45 * ((ri - r) / (0.4 * ri)).clamp(0.0, 1.0)
     corner = 1.0 - 0.25 * (s * s) * (s * s)
-    sclera = torch.tensor([0.86, 0.84, 0.82]).view(1, 3, 1, 1) * corner.unsqueeze(1)
+    sclera = torch.tensor([0.86, 0.84, 0.82], device=u.device).view(1, 3, 1, 1) \
+        * corner.unsqueeze(1)
     eye = mix(sclera, T["iris_rgb"] * ring.unsqueeze(1), iris.unsqueeze(1))
     eye = eye * (1.0 - 0.9 * pupil).unsqueeze(1)
     alb = mix(alb, eye, inside.unsqueeze(1))
@@ -151,8 +152,9 @@ def paint_mouth(T, u, v, pw, alb, skin):
     lip_rgb = mix(skin, T["lip_rgb"], T["lip_red"].unsqueeze(1)) * 0.88
     alb = mix(alb, lip_rgb, lips.unsqueeze(1))
     teeth = coverage((ui + li) * 0.5 - dv, pw)
-    inner = mix(torch.tensor([0.30, 0.10, 0.10]).view(1, 3, 1, 1),
-                 torch.tensor([0.85, 0.82, 0.74]).view(1, 3, 1, 1), teeth.unsqueeze(1))
+    inner = mix(torch.tensor([0.30, 0.10, 0.10], device=u.device).view(1, 3, 1, 1),
+                 torch.tensor([0.85, 0.82, 0.74], device=u.device).view(1, 3, 1, 1),
+                 teeth.unsqueeze(1))
     alb = mix(alb, inner, opening.unsqueeze(1))
     line = (1.0 - (dv - (ui + li) * 0.5).abs() / (0.004 + pw * 0.5)).clamp(0.0, 1.0)
     return alb * (1.0 - 0.55 * (line * ends).unsqueeze(1))
@@ -215,7 +217,7 @@ def paint_lower_face(T, u, v, pw, alb):
     skin, tip_v = T["skin_rgb"], T["nose_tip_v"]
     blush = sum(bump(u - T[f"eye_cx{i}"] * 1.2, v - tip_v, 0.15, 0.1) for i in (0, 1))
     alb = alb * (1.0 - (T["blush"] * blush).unsqueeze(1)
-                 * torch.tensor([0.0, 0.22, 0.2]).view(1, 3, 1, 1))
+                 * torch.tensor([0.0, 0.22, 0.2], device=u.device).view(1, 3, 1, 1))
     du_tip, dv_tip = u - T["nose_tip_x"], v - (tip_v + T["nose_tip_r"] * 0.6)
     nostrils = sum(bump(du_tip - side * T["nose_w"] * 0.45, dv_tip, T["nose_w"] * 0.32,
                          T["nose_tip_r"] * 0.32) for side in (-1.0, 1.0))

@@ -1,12 +1,19 @@
 """Vectorised rendering of synthetic faces: height field, albedo, Lambertian + ambient light.
 
-A batch is rendered at once with torch on the CPU (multi-threaded). Per pixel we
-only use operations that IEEE 754 rounds exactly (+, −, ×, ÷, sqrt, min/max,
-floor): their results do not depend on whether torch takes a SIMD or a scalar
-path, how it splits work between threads, or where a face sits in the batch, so
-a face's bytes never depend on the other faces rendered with it. (Transcendental
-functions such as ``exp`` or ``sin`` may differ by an ulp between those paths,
-so bumps are compact polynomials and hair strands are triangle waves.)
+A batch is rendered at once with torch, on the CPU or a CUDA device (the same code:
+``render_scene(..., device=...)``). Per pixel we only use operations that IEEE 754
+rounds exactly (+, −, ×, ÷, sqrt, min/max, floor): their results do not depend on
+whether torch takes a SIMD or a scalar path, how it splits work between threads, or
+where a face sits in the batch, so a face's bytes never depend on the other faces
+rendered with it. (Transcendental functions such as ``exp`` or ``sin`` may differ by an
+ulp between those paths, so bumps are compact polynomials and hair strands are triangle
+waves.)
+
+The work splits in two. The host describes faces (``FaceScene``: per-face layout
+parameters packed in one float32 array, the feature windows, a few hundred bytes a
+face); the device turns a scene into pixels. A scene's surface (geometry, albedo,
+normals) is computed once and shaded under each light set asked for, so the same
+face under uniform and non-uniform light costs one surface and two shadings.
 
 The geometry is a height field ``z(x, y)``; normals come from its finite
 differences, so shading is physical: ``display = sqrt(albedo² · (ambient +
@@ -17,12 +24,14 @@ Blinn-Phong highlight on the skin). The background is not lit, so it is the same
 under every light.
 
 Cost: features (eyes, brows, nose, mouth) are computed only inside row/column
-windows that hold them for every face of the batch (see ``_windows``), the rest
-on the whole image; faces go through in chunks small enough to stay in cache.
+windows that hold them for every face of the chunk (see ``_windows``), the rest
+on the whole image; on the CPU faces go through in chunks small enough to stay in
+cache, on CUDA a scene's chunks are merged into one (windows do not change pixels).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -35,13 +44,61 @@ from datagen.sources.synthetic.shading import CAST_SOFTNESS, SHADOW_STEPS, lambe
     light_arrays, normals, shadow_rays
 
 Tensor = torch.Tensor
+Windows = dict[str, tuple[slice, slice]]
 
 
-def _tensors(L: Layout) -> dict[str, Tensor]:
-    out = {}
-    for k, v in L.items():
-        t = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
-        out[k] = t.view(-1, 3, 1, 1) if v.ndim == 2 else t.view(-1, 1, 1)
+@dataclass(frozen=True)
+class SceneChunk:
+    """Faces to render together: ``params`` (B, F) float32, the layout fields packed side by
+    side as ``fields`` says ((name, width) in order; width 3 for colours), and the pixel
+    windows of their features."""
+
+    params: np.ndarray
+    fields: tuple[tuple[str, int], ...]
+    windows: Windows
+
+
+@dataclass(frozen=True)
+class FaceScene:
+    """Synthetic faces described on the host, not yet rendered: ``size``² pixels, chunks
+    in face order. Small (≈ 300 bytes a face), so it crosses process boundaries cheaply."""
+
+    size: int
+    chunks: tuple[SceneChunk, ...]
+
+    def __len__(self) -> int:
+        return sum(c.params.shape[0] for c in self.chunks)
+
+
+def scene_chunk(L: Layout, size: int) -> SceneChunk:
+    """Pack a layout (float64 arrays, (B,) or (B, 3)) into a chunk of float32 parameters."""
+    fields = tuple((k, 1 if v.ndim == 1 else v.shape[1]) for k, v in L.items())
+    params = np.concatenate([v.reshape(v.shape[0], -1) for v in L.values()], axis=1)
+    return SceneChunk(params.astype(np.float32), fields, _windows(L, size))
+
+
+def merge_chunks(chunks: Sequence[SceneChunk]) -> SceneChunk:
+    """One chunk holding all of ``chunks``' faces, with windows that hold every chunk's."""
+    if len(chunks) == 1:
+        return chunks[0]
+    windows = {}
+    for name in chunks[0].windows:
+        ys = [c.windows[name][0] for c in chunks]
+        xs = [c.windows[name][1] for c in chunks]
+        windows[name] = (slice(min(s.start for s in ys), max(s.stop for s in ys)),
+                         slice(min(s.start for s in xs), max(s.stop for s in xs)))
+    return SceneChunk(np.concatenate([c.params for c in chunks]), chunks[0].fields, windows)
+
+
+def _tensors(chunk: SceneChunk, device: torch.device) -> dict[str, Tensor]:
+    """The chunk's parameters on ``device`` (one copy), viewed per field as (B, 1, 1) or
+    (B, 3, 1, 1)."""
+    P = torch.from_numpy(chunk.params).to(device, non_blocking=True)
+    out, at = {}, 0
+    for name, width in chunk.fields:
+        col = P[:, at:at + width]
+        out[name] = col.reshape(-1, 3, 1, 1) if width == 3 else col.reshape(-1, 1, 1)
+        at += width
     return out
 
 
@@ -49,7 +106,8 @@ def _grid(T: dict[str, Tensor], size: int) -> tuple[Tensor, Tensor, Tensor, Tens
     """Face-frame coordinates (u, v), each (B, S, S), the pixel footprint (B, 1, 1) and the
     image row coordinate Y (1, S, 1) in [-1, 1]."""
     half = size / 2.0
-    axis = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2.0) / half
+    axis = (torch.arange(size, dtype=torch.float32, device=T["tx"].device)
+            - (size - 1) / 2.0) / half
     dX = axis.view(1, 1, size) - T["tx"]
     dY = axis.view(1, size, 1) - T["ty"]
     c, s, k = T["cos_r"], T["sin_r"], T["scale"]
@@ -103,17 +161,32 @@ def face_height(L: Layout, size: int) -> tuple[Tensor, Tensor]:
         return head, z * T["scale"]
 
 
-def render_layout(L: Layout, lights: Sequence[dict], size: int) -> np.ndarray:
-    """Render faces described by layout ``L`` under ``lights`` (one dict per face).
+def render_scene(scene: FaceScene, light_sets: Sequence[Sequence[dict]], *,
+                 device: torch.device | str = "cpu") -> list[Tensor]:
+    """Render ``scene`` under each of ``light_sets`` (each: one light dict per face, in
+    face order) on ``device``.
 
-    Returns (B, size, size, 3) uint8 RGB.
+    Returns one (B, size, size, 3) uint8 RGB tensor on ``device`` per light set. The
+    surface is computed once per chunk and shaded per light set; the bytes of a face are
+    those of rendering it alone under that light.
     """
+    device = torch.device(device)
+    chunks = [merge_chunks(scene.chunks)] if device.type == "cuda" else scene.chunks
+    out: list[list[Tensor]] = [[] for _ in light_sets]
+    at = 0
     with torch.inference_mode():
-        return _render(_tensors(L), lights, size, _windows(L, size)).numpy()
+        for chunk in chunks:
+            n = chunk.params.shape[0]
+            surface = _surface(_tensors(chunk, device), scene.size, chunk.windows)
+            for j, lights in enumerate(light_sets):
+                out[j].append(_shade(surface, lights[at:at + n], scene.size))
+            at += n
+        return [torch.cat(images) for images in out]
 
 
-def _render(T: dict[str, Tensor], lights: Sequence[dict], size: int,
-            windows: dict[str, tuple[slice, slice]]) -> Tensor:
+def _surface(T: dict[str, Tensor], size: int, windows: Windows) -> dict[str, Tensor]:
+    """Everything about the faces that no light changes: colour, coverage, unit normals,
+    the height field that casts shadows, the face mask and the background."""
     u, v, pw, Y = _grid(T, size)
     head, z_face, _ = head_field(T, u, v, pw)
     skin = T["skin_rgb"]
@@ -163,12 +236,25 @@ def _render(T: dict[str, Tensor], lights: Sequence[dict], size: int,
     in_face = head * (1.0 - front)
     norm = (nx * nx + ny * ny + nz * nz).sqrt() + 1e-6
     nx, ny, nz = nx / norm, ny / norm, nz / norm
-    dirs, cols, amb, half = light_arrays(lights)
+    bg_t = ((Y + 1.0) * 0.5).unsqueeze(1)
+    bg = mix(T["bg_top"], T["bg_bottom"], bg_t)
+    return {"rgb": rgb, "cover": cover, "nx": nx, "ny": ny, "nz": nz, "z_cast": z_cast,
+            "in_face": in_face, "bg": bg}
+
+
+def _shade(surface: dict[str, Tensor], lights: Sequence[dict], size: int) -> Tensor:
+    """A surface under ``lights`` (one dict per face) → (B, S, S, 3) uint8."""
+    rgb, cover, bg = surface["rgb"], surface["cover"], surface["bg"]
+    nx, ny, nz = surface["nx"], surface["ny"], surface["nz"]
+    z_cast, in_face = surface["z_cast"], surface["in_face"]
+    device = nx.device
+    dirs, cols, amb, half = (t.to(device, non_blocking=True) for t in light_arrays(lights))
     shade = amb.view(-1, 3, 1, 1).expand(-1, 3, size, size)
     spec = torch.zeros_like(nx)
     rays = shadow_rays(lights, size, SHADOW_STEPS)
     for j in range(dirs.shape[1]):
-        lam = lambert(nx, ny, nz, dirs[:, j], in_face, z_cast, rays[j], soft=CAST_SOFTNESS)
+        ray = tuple(t.to(device, non_blocking=True) for t in rays[j])
+        lam = lambert(nx, ny, nz, dirs[:, j], in_face, z_cast, ray, soft=CAST_SOFTNESS)
         col = cols[:, j].view(-1, 3, 1, 1)
         shade = shade + col * lam.unsqueeze(1)
         h = half[:, j].view(-1, 3, 1, 1)
@@ -179,8 +265,6 @@ def _render(T: dict[str, Tensor], lights: Sequence[dict], size: int,
         nh = nh * nh                                            # (n·h)^16
         spec = spec + (nh * (lam > 0)) * (0.06 / 3.0) * col.sum(1)  # white highlight
     lit = (rgb * rgb * shade + (spec * in_face).unsqueeze(1)).clamp(0.0, 1.0).sqrt()
-    bg_t = ((Y + 1.0) * 0.5).unsqueeze(1)
-    bg = mix(T["bg_top"], T["bg_bottom"], bg_t)
     out = mix(bg, lit, cover.unsqueeze(1))
     # out is in [0, 1], so the cast truncates a non-negative number: rounding to nearest
     return (out * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
