@@ -112,6 +112,12 @@ def rain_table(root: Path) -> list[str]:
     rows.append(f"| relu4_1 content distance (output→input vs two faces) | "
                 f"{_fmt(m.get('content_dist_relit_to_input'), 3)} | "
                 f"{_fmt(m.get('content_dist_between_faces'), 3)} (between faces) |")
+    identity = m.get("identity")
+    if identity:
+        rows.append(f"| dlib descriptor distance to the input (median; share < 0.6, the same "
+                    f"person) | {_fmt(identity.get('dlib_distance_median'), 3)}; "
+                    f"{_fmt(100 * identity.get('dlib_share_same_person', float('nan')), 1)} % "
+                    f"| 0 |")
     return rows
 
 

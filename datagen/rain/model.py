@@ -104,7 +104,7 @@ class RainConfig:
     kl_weight: float = 1.0
     identity_weight: float = 0.0
     paired_weight: float = 10.0
-    layout_weight: float = 1.0
+    layout_weight: float = 30.0
     prior_weight: float = 0.0
     prior_bank: int = 1024
     lr: float = 1e-3

@@ -154,7 +154,7 @@ def face_height(L: Layout, size: int) -> tuple[Tensor, Tensor]:
     nose, cheeks, lips, chin, brows and eyes; no hair), each (B, size, size), the height in
     image units (the image spans [-1, 1]) as the renderer shades it."""
     with torch.inference_mode():
-        T = _tensors(L)
+        T = _tensors(scene_chunk(L, size), torch.device("cpu"))
         u, v, pw, _ = _grid(T, size)
         head, z, _ = head_field(T, u, v, pw)
         z = z + (lower_relief(T, u, v) + eye_relief(T, u, v)) * head
