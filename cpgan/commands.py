@@ -66,6 +66,12 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
                    "default: the torch hub cache).")
 @click.option("--perceptual-width", type=float, default=None,
               help="width multiplier of the random perceptual nets (tests).")
+@click.option("--warmup-steps", type=int, default=None,
+              help="train on L_mse (+ L_h) alone for the first N steps, D untouched; the "
+                   "other terms join afterwards.")
+@click.option("--val-every", type=int, default=None,
+              help="every N steps score G on the val split (plots/val.tsv) and keep the best "
+                   "val SSIM as OUT/best.pt (0: never).")
 @click.option("--resume", is_flag=True, help="continue OUT/last.pt exactly where it stopped.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default: on).")
@@ -76,7 +82,9 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
               lr: float | None, checkpoint_every: int | None, log_every: int | None,
               num_workers: int | None, seed: int | None, vgg_weights: str | None,
               identity_net: str | None, resnet_weights: str | None,
-              perceptual_width: float | None, resume: bool, device: str | None,
+              perceptual_width: float | None, warmup_steps: int | None,
+              val_every: int | None, resume: bool,
+              device: str | None,
               amp: bool | None, no_progress: bool) -> None:
     """Train CPGAN on datagen shards (also under `torchrun --nproc-per-node N`).
 
@@ -105,7 +113,8 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
         **{f"loss.weights.{term}": w for term, w in parse_loss_weights(loss_weights).items()},
         "batch_size": batch_size, "epoch_samples": epoch_samples, "lr": lr,
         "checkpoint_every": checkpoint_every, "log_every": log_every,
-        "num_workers": num_workers, "seed": seed, "amp": amp, "device": device, "steps": steps}
+        "num_workers": num_workers, "seed": seed, "amp": amp, "device": device, "steps": steps,
+        "warmup_steps": warmup_steps, "val_every": val_every}
     config = build_config(TrainConfig, params, "train", overrides, where="cpgan train")
     if epochs is not None:
         from cpgan.distributed import get_world_size
@@ -118,6 +127,9 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
     finally:
         cleanup()
     click.echo(f"checkpoint: {result.checkpoint} (step {result.step})")
+    best = result.checkpoint.parent / "best.pt"
+    if config.val_every and best.is_file():
+        click.echo(f"best val SSIM: {best}")
 
 
 @click.command("eval")

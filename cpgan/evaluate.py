@@ -78,6 +78,30 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
+def add_scores(sums: dict[str, dict[str, float]], outputs: dict[str, torch.Tensor],
+               uihr: torch.Tensor) -> None:
+    """Add each method's per-image PSNR and SSIM sums against ``uihr`` (all in [0, 1])."""
+    for name, images in outputs.items():
+        sums[name]["psnr"] += float(psnr(images, uihr).sum())
+        sums[name]["ssim"] += float(ssim(images, uihr).sum())
+
+
+def validate(generator: Generator, data_dir: str | Path, *, split: str = "val",
+             max_samples: int | None = 64, batch_size: int = 16,
+             device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """Mean PSNR/SSIM of ``generator`` (as it is: call ``eval()`` first) and of bicubic on
+    the first ``max_samples`` of ``split``: the trainer's periodic check. Reads no global
+    RNG, so validating does not change the training run it interrupts."""
+    sums = {m: {"psnr": 0.0, "ssim": 0.0} for m in ("bicubic", "cpgan")}
+    n = 0
+    for batch in eval_loader(data_dir, split=split, batch_size=batch_size, max_samples=max_samples):
+        nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
+        add_scores(sums, {"bicubic": bicubic_baseline(nilr),
+                          "cpgan": hallucinate_batch(generator, nilr, guide)}, uihr)
+        n += len(nilr)
+    return {name: {k: v / max(n, 1) for k, v in m.items()} for name, m in sums.items()}
+
+
 def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test",
              out: str | Path, grid: str | Path | None = None, identity: bool = False,
              identity_net: str | Path | None = None, identity_size: int = 112,
@@ -98,9 +122,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
         nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
         outputs = {"bicubic": bicubic_baseline(nilr),
                    "cpgan": hallucinate_batch(generator, nilr, guide)}
-        for name, images in outputs.items():
-            sums[name]["psnr"] += float(psnr(images, uihr).sum())
-            sums[name]["ssim"] += float(ssim(images, uihr).sum())
+        add_scores(sums, outputs, uihr)
         n += len(nilr)
         images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide}
         u8 = {k: to_uint8(v) for k, v in images.items()}

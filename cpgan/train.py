@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from cpgan import distributed as dist
 from cpgan.checkpoint import read_checkpoint, save_checkpoint
 from cpgan.data import Batch, check_data, train_loader
+from cpgan.evaluate import validate
 from cpgan.losses import LOSS_TERMS, LossNets, discriminator_loss, generator_loss
 from cpgan.nets import Discriminator, Generator, GeneratorOutput
 from cpgan.train_config import TrainConfig
@@ -36,7 +37,9 @@ from facecore.errors import UserInputError
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"
+BEST_NAME = "best.pt"
 LOG_COLUMNS = ("step", "epoch", "lr", "d_loss", *LOSS_TERMS, "total")
+VAL_COLUMNS = ("step", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
 
 
 def build_models(config: TrainConfig) -> tuple[Generator, Discriminator]:
@@ -101,10 +104,12 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 class _TsvLog:
-    """``plots/train.tsv``: one row per logged step; on resume rows after the step are dropped."""
+    """``plots/train.tsv`` (or ``val.tsv``): one row per logged step; on resume rows after the
+    step are dropped."""
 
-    def __init__(self, path: Path, *, start_step: int) -> None:
-        self.path = path
+    def __init__(self, path: Path, *, start_step: int,
+                 columns: tuple[str, ...] = LOG_COLUMNS) -> None:
+        self.path, self.columns = path, columns
         rows: list[dict[str, str]] = []
         if start_step > 0 and path.is_file():
             with path.open(newline="") as f:
@@ -112,16 +117,17 @@ class _TsvLog:
                         if int(r["step"]) <= start_step]
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS, delimiter="\t", lineterminator="\n")
+            writer = csv.DictWriter(f, columns, delimiter="\t", lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
 
     def write(self, row: dict[str, float]) -> None:
         with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS, delimiter="\t", restval="", lineterminator="\n")
+            writer = csv.DictWriter(f, self.columns, delimiter="\t", restval="",
+                                    lineterminator="\n")
             writer.writerow(
                 {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()
-                 if k in LOG_COLUMNS})
+                 if k in self.columns})
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, where: str) -> None:
@@ -146,13 +152,16 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
     """Train CPGAN on the ``train`` split of ``data_dir`` for ``config.steps`` steps.
 
     Writes ``out_dir/last.pt`` every ``checkpoint_every`` steps and at the end, and the
-    loss log ``out_dir/plots/train.tsv``. ``resume`` continues from ``out_dir/last.pt``
+    loss log ``out_dir/plots/train.tsv``; with ``val_every``, also ``plots/val.tsv`` and
+    ``best.pt`` (the generator of the best validation SSIM). ``resume`` continues from ``out_dir/last.pt``
     exactly (same result as an unbroken run). Under torchrun every rank calls this; the
     caller destroys the process group (``cpgan.distributed.cleanup``).
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / CHECKPOINT_NAME
     check_data(data_dir, "train")
+    if config.val_every:
+        check_data(data_dir, "val")
     device = dist.init_from_env(device)
     rank, world = dist.get_rank(), dist.get_world_size()
     adversarial = "adv" in config.loss.terms
@@ -165,6 +174,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
     sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=config.lr_decay)
     sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=config.lr_decay)
     step = epoch = 0
+    best: dict[str, float] = {}  # the best validation so far: step, psnr, ssim
     if resume and ckpt_path.is_file():
         ckpt = read_checkpoint(ckpt_path)
         _check_resumable(ckpt["train_config"], config, str(ckpt_path))
@@ -175,6 +185,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         sched_g.load_state_dict(ckpt["scheduler_g"])
         sched_d.load_state_dict(ckpt["scheduler_d"])
         step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
+        best = dict(ckpt.get("best", {}))
         torch.set_rng_state(ckpt["rng"]["torch"])
         if device.type == "cuda" and ckpt["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
@@ -193,14 +204,17 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
         if adversarial:
             disc_model = DDP(discriminator, device_ids=ids)
     amp = config.amp and device.type == "cuda"
+    warmup = config.warmup_config()
     spe = config.steps_per_epoch(world)  # the epoch's length: the loader's and resume's
     tsv = _TsvLog(out_dir / "plots" / "train.tsv", start_step=step) if rank == 0 else None
+    val_tsv = (_TsvLog(out_dir / "plots" / "val.tsv", start_step=step, columns=VAL_COLUMNS)
+               if rank == 0 and config.val_every else None)
     last: dict[str, float] = {}
 
-    def checkpoint() -> None:
+    def checkpoint(path: Path = ckpt_path) -> None:
         if rank != 0:
             return
-        save_checkpoint(ckpt_path, {
+        save_checkpoint(path, {
             "train_config": to_dict(config), "model_config": to_dict(config.model),
             "loss_config": to_dict(config.loss),
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
@@ -209,8 +223,24 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
             "step": step, "epoch": epoch,
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else []},
-            "weights": loss_nets.weights, "last_losses": last,
+            "weights": loss_nets.weights, "last_losses": last, "best": best,
         })
+
+    def validation() -> None:
+        """Rank 0 scores G on the val split, logs it, and keeps the best G as best.pt."""
+        if rank == 0:
+            generator.eval()
+            scores = validate(generator, data_dir, split="val", max_samples=config.val_samples,
+                              device=device)
+            generator.train()
+            val_tsv.write({"step": step, **scores["cpgan"],
+                           **{f"bicubic_{k}": v for k, v in scores["bicubic"].items()}})
+            selectable = step > config.warmup_steps or config.warmup_steps >= config.steps
+            if selectable and (not best or scores["cpgan"]["ssim"] > best["ssim"]):
+                best.clear()
+                best.update(step=step, **scores["cpgan"])
+                checkpoint(out_dir / BEST_NAME)
+        dist.barrier()
 
     log.info("CPGAN training: steps %d→%d, batch %d × %d rank(s), %d steps/epoch, terms %s, "
              "device %s, perceptual %s", step, config.steps, config.batch_size, world, spe,
@@ -229,14 +259,16 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
                 if i < skip:
                     continue
                 batch = _to_device(batch, device)
+                warm = step < config.warmup_steps
                 with _autocast(device, amp):
                     out = gen_model(batch["nilr"], batch["guide"])  # G forward, once
                 last = {}
-                if adversarial:  # D learns on the detached output before G's update
+                if adversarial and not warm:  # D learns on the detached output first
                     last["d_loss"] = d_step(disc_model, opt_d, out.sr, batch["uihr"],
                                             amp=_autocast(device, amp))
-                last.update(g_step(out, discriminator if adversarial else None, opt_g,
-                                   loss_nets, config, batch, amp=_autocast(device, amp)))
+                last.update(g_step(out, discriminator if adversarial and not warm else None,
+                                   opt_g, loss_nets, warmup if warm else config, batch,
+                                   amp=_autocast(device, amp)))
                 lr = opt_g.param_groups[0]["lr"]
                 step += 1
                 if step % spe == 0:
@@ -248,6 +280,8 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
                     tsv.write({"step": step, "epoch": epoch, "lr": lr, **last})
                 progress.update(task, advance=1, losses=" ".join(
                     f"{k} {v:.3g}" for k, v in last.items()))
+                if config.val_every and (step % config.val_every == 0 or step == config.steps):
+                    validation()
                 if step % config.checkpoint_every == 0 or step == config.steps:
                     checkpoint()
                 if step >= config.steps or step % spe == 0:

@@ -9,6 +9,7 @@ also prints.
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -80,6 +81,20 @@ def eval_table(root: Path, params: dict[str, Any]) -> list[str]:
         rows.append(f"| paper {name} | Multi-PIE | {mp_psnr:.3f} | {mp_ssim:.3f} |")
         rows.append(f"| paper {name} | CelebA | {ca_psnr:.3f} | {ca_ssim:.3f} |")
     return rows
+
+
+def validation_table(root: Path) -> list[str]:
+    """The trainer's periodic validation (``runs/cpgan/plots/val.tsv``), if it ran."""
+    path = root / "runs" / "cpgan" / "plots" / "val.tsv"
+    if not path.is_file():
+        return ["(no validation during training: set `train.val_every`)"]
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    out = ["| step | CPGAN PSNR | CPGAN SSIM | bicubic PSNR | bicubic SSIM |",
+           "|---|---|---|---|---|"]
+    out += [f"| {r['step']} | {float(r['psnr']):.2f} | {float(r['ssim']):.4f} | "
+            f"{float(r['bicubic_psnr']):.2f} | {float(r['bicubic_ssim']):.4f} |" for r in rows]
+    return out
 
 
 def identity_table(root: Path) -> list[str]:
@@ -178,6 +193,13 @@ def render(root: Path) -> str:
         "orientation, not as a like-for-like comparison.",
         "",
         *eval_table(root, params),
+        "",
+        f"Evaluated checkpoint: `{evaluation.get('checkpoint', '—')}` (step "
+        f"{evaluation.get('step', '—')}: the best validation SSIM after "
+        f"{params['train'].get('warmup_steps', 0)} warm-up steps of L_mse + L_h). "
+        f"Validation during training ({params['train'].get('val_samples', '—')} val faces):",
+        "",
+        *validation_table(root),
         "",
         "![NI-LR | bicubic | CPGAN | UI-HR | guide](eval_grid.png)",
         "",

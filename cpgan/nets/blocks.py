@@ -61,20 +61,41 @@ class Upsampler(nn.Module):
     ``norm``: "layer" (GroupNorm with one group: per-sample, so no running statistics,
     identical in train and eval, no cross-process sync under DDP), "batch" (the
     released code; the guide and NI streams share these upsamplers, so its running
-    statistics blend both streams) or "none". Some normalisation is needed: with
-    spectral norm on every conv the signal shrinks layer by layer and the generator
-    barely depends on its inputs at init (SAGAN pairs spectral norm with BatchNorm
-    for the same reason).
+    statistics blend both streams) or "none". With spectral norm on every conv some
+    normalisation is needed: the signal shrinks layer by layer and the generator barely
+    depends on its inputs at init (SAGAN pairs spectral norm with BatchNorm for the same
+    reason). Without spectral norm in G (the default preset) "none" is best: per-face
+    normalisation hides how dark the thumbnail is, which relighting must undo.
+    ``icnr``: initialise the conv with ``icnr_`` (no checkerboard at init).
     """
 
-    def __init__(self, channels: int, *, norm: str = "layer", sn: bool = True) -> None:
+    def __init__(self, channels: int, *, norm: str = "layer", sn: bool = True,
+                 icnr: bool = False) -> None:
         super().__init__()
         self.conv = conv(channels, 4 * channels, 3, sn=sn)
         self.norm = make_norm(norm, 4 * channels)
         self.shuffle = nn.PixelShuffle(2)
+        if icnr:
+            icnr_(self.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.shuffle(self.norm(self.conv(x))))
+
+
+@torch.no_grad()
+def icnr_(layer: nn.Conv2d, scale: int = 2) -> None:
+    """ICNR init (Aitken et al. 2017) of the conv before a PixelShuffle(scale): the scale²
+    sub-pixel outputs of each channel start with one shared kernel, so the shuffled map
+    starts as a nearest-neighbour upsampling, free of the checkerboard a random init gives.
+    Works under spectral norm too (it sets the unnormalised weight)."""
+    weight = (layer.parametrizations.weight.original
+              if hasattr(layer, "parametrizations") else layer.weight)
+    cout, cin, kh, kw = weight.shape
+    base = torch.empty(cout // scale**2, cin, kh, kw)
+    nn.init.kaiming_uniform_(base, a=5 ** 0.5)  # nn.Conv2d's own init, for one sub-pixel
+    weight.copy_(base.repeat_interleave(scale**2, dim=0))  # PixelShuffle: channel c·s² + i
+    if layer.bias is not None:
+        layer.bias.copy_(layer.bias.view(-1, scale**2)[:, :1].expand(-1, scale**2).reshape(-1))
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:

@@ -38,21 +38,23 @@ class Generator(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        c, w, sn = config.trunk, config.width, config.spectral_norm
+        c, w, sn = config.trunk, config.width, config.generator_sn
+        ext = dict(res_blocks=config.res_blocks, sn=sn, key_size=config.external_key_size)
+        up = dict(norm=config.norm, sn=sn, icnr=config.icnr)
         self.config = config
         self.stem = conv(3, c, 5, sn=sn)
         self.internal = InternalCPNet(c, res_blocks=config.res_blocks, sn=sn)
         self.reduce = conv(c, w, 3, sn=sn)
-        self.external16 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
-        self.up16 = Upsampler(w, norm=config.norm, sn=sn)
-        self.external32 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
-        self.up32 = Upsampler(w, norm=config.norm, sn=sn)
+        self.external16 = ExternalCPNet(w, **ext)
+        self.up16 = Upsampler(w, **up)
+        self.external32 = ExternalCPNet(w, **ext)
+        self.up32 = Upsampler(w, **up)
         self.heatmap_head = HeatmapHead(w, features=config.hourglass_features,
                                         depth=config.hourglass_depth,
                                         n_landmarks=config.n_landmarks, sn=sn)
         self.fuse = conv(w + config.n_landmarks, w, 3, sn=sn)
-        self.external64 = ExternalCPNet(w, res_blocks=config.res_blocks, sn=sn)
-        self.up64 = Upsampler(w, norm=config.norm, sn=sn)
+        self.external64 = ExternalCPNet(w, **ext)
+        self.up64 = Upsampler(w, **up)
         tail = max(8, w // 4)  # released code: 128 → 32
         self.refine = ResidualBlock(w, sn=sn)
         self.tail = conv(w, tail, 5, sn=sn)

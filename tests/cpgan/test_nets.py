@@ -203,3 +203,34 @@ def test_global_skip_adds_a_residual_to_the_bicubic_input():
     sr.sum().backward()
     assert g.to_rgb.bias.grad is not None and g.to_rgb.bias.grad.abs().sum() > 0
     assert ModelConfig.preset("paper").global_skip is False and TINY.global_skip is True
+
+
+def test_icnr_makes_the_sub_pixel_upsampler_start_as_nearest_neighbour():
+    """ICNR: the four sub-pixel outputs share one kernel, so before any training the
+    upsampled map has equal values in each 2×2 block (no checkerboard), with or without SN."""
+    from cpgan.nets.blocks import Upsampler
+
+    for sn in (False, True):
+        torch.manual_seed(0)
+        up = Upsampler(8, norm="none", sn=sn, icnr=True).eval()
+        y = up(torch.randn(2, 8, 6, 6))
+        blocks = y.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)  # (B, C, 6, 6, 4)
+        assert torch.allclose(blocks, blocks[..., :1].expand_as(blocks), atol=1e-6)
+        assert y.abs().max() > 0
+        plain = Upsampler(8, norm="none", sn=sn).eval()(torch.randn(2, 8, 6, 6))
+        plain_blocks = plain.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+        assert not torch.allclose(plain_blocks, plain_blocks[..., :1].expand_as(plain_blocks))
+
+
+def test_external_key_size_pools_the_guide_before_attention():
+    """With key_size 4 an 8×8 guide is attended as its 4×4 area means: the same output as
+    giving the pooled guide itself, and not the output of full-resolution keys."""
+    from cpgan.nets.external import ExternalCPNet
+
+    torch.manual_seed(0)
+    net = ExternalCPNet(8, res_blocks=1, sn=False, key_size=4).eval()
+    x, guide = torch.randn(2, 8, 8, 8), torch.randn(2, 8, 8, 8)
+    assert torch.allclose(net(x, guide), net(x, F.avg_pool2d(guide, 2)), atol=1e-5)
+    full = ExternalCPNet(8, res_blocks=1, sn=False).eval()
+    full.load_state_dict(net.state_dict())
+    assert not torch.allclose(full(x, guide), net(x, guide), atol=1e-3)

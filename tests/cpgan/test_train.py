@@ -85,3 +85,53 @@ def test_training_without_adv_skips_the_discriminator(tiny_shards, tmp_path):
     ckpt = _state(train(config, tiny_shards, tmp_path / "run", show_progress=False))
     _assert_same(before, ckpt["discriminator"])
     assert set(ckpt["last_losses"]) == {"mse", "total"}
+
+
+def test_validation_logs_val_scores_keeps_the_best_generator_and_leaves_training_unchanged(
+        make_shards, tmp_path):
+    """Same process: validating every 2 steps changes no weight of the run (it reads no RNG),
+    logs one val.tsv row per check, and best.pt holds the generator of the best val SSIM."""
+    shards = make_shards(tmp_path / "shards", counts={"train": 8, "val": 4, "test": 4})
+    plain = train(tiny_config(), shards, tmp_path / "plain", show_progress=False)
+    checked = train(tiny_config(val_every=2, val_samples=4), shards, tmp_path / "val",
+                    show_progress=False)
+    _assert_same(_state(plain)["generator"], _state(checked)["generator"], "generator")
+    rows = list(csv.DictReader(open(tmp_path / "val/plots/val.tsv"), delimiter="\t"))
+    assert [r["step"] for r in rows] == ["2", "4"]
+    assert all(0 < float(r["ssim"]) <= 1 and float(r["psnr"]) > 0 for r in rows)
+    assert rows[0]["bicubic_psnr"] == rows[1]["bicubic_psnr"]  # the baseline does not train
+    best_row = max(rows, key=lambda r: float(r["ssim"]))
+    best = read_checkpoint(tmp_path / "val/best.pt")
+    assert best["step"] == int(best_row["step"]) == _state(checked)["best"]["step"]
+    assert best["best"]["ssim"] == pytest.approx(float(best_row["ssim"]), rel=1e-5)
+    assert not (tmp_path / "plain/best.pt").exists()
+
+
+def test_validation_needs_a_val_split(tiny_shards, tmp_path):
+    from facecore.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="val"):
+        train(tiny_config(val_every=2), tiny_shards, tmp_path / "run", show_progress=False)
+
+
+def test_warmup_trains_g_on_mse_and_h_alone_then_all_terms(tiny_shards, tmp_path):
+    """During warmup_steps D is untouched and only L_mse and L_h are logged; afterwards all
+    five terms and D's loss appear; resuming inside the warm-up equals the unbroken run."""
+    config = tiny_config(warmup_steps=2)
+    before = build_models(config)[1].state_dict()
+    train(tiny_config(warmup_steps=2, steps=2), tiny_shards, tmp_path / "warm",
+          show_progress=False)
+    _assert_same(before, _state_of(tmp_path / "warm")["discriminator"], "D in warm-up")
+    unbroken = train(config, tiny_shards, tmp_path / "a", show_progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "a/plots/train.tsv"), delimiter="\t"))
+    assert [bool(r["adv"]) or bool(r["ic"]) or bool(r["id"]) for r in rows] == [False, False,
+                                                                                 True, True]
+    assert all(r["mse"] and r["h"] for r in rows) and not rows[0]["d_loss"] and rows[3]["d_loss"]
+    assert not torch.equal(before["layers.0.parametrizations.weight.original"],
+                           _state(unbroken)["discriminator"]["layers.0.parametrizations.weight.original"])
+    resumed = train(config, tiny_shards, tmp_path / "warm", resume=True, show_progress=False)
+    _assert_same(_state(unbroken)["generator"], _state(resumed)["generator"], "generator")
+
+
+def _state_of(run_dir):
+    return read_checkpoint(run_dir / "last.pt")
