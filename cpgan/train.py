@@ -16,6 +16,7 @@ import contextlib
 import csv
 import dataclasses
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -273,8 +274,10 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
                 step += 1
                 if step % spe == 0:
                     sched_g.step()
-                    if adversarial:  # D's optimiser has not stepped otherwise
-                        sched_d.step()
+                    if adversarial:  # D's lr follows the epoch, warm-up or not
+                        with warnings.catch_warnings():  # no D step yet in a warm-up
+                            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler")
+                            sched_d.step()
                     epoch += 1
                 if tsv is not None and (step % config.log_every == 0 or step == config.steps):
                     tsv.write({"step": step, "epoch": epoch, "lr": lr, **last})
