@@ -191,7 +191,7 @@ def hallucinate_cmd(checkpoint: Path, inputs: tuple[Path, ...], guide: Path, out
     """Turn 16×16 shaded face thumbnails (files or folders) into 128×128 uniformly lit faces.
 
     \b
-      cpgan hallucinate --checkpoint runs/a/last.pt thumbs/ --guide g.png --out out/
+      cpgan hallucinate --checkpoint runs/a/best.pt thumbs/ --guide g.png --out out/
     """
     from cpgan.hallucinate import hallucinate_files
 
