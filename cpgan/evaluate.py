@@ -27,6 +27,7 @@ from cpgan.data import eval_loader
 from cpgan.metrics import psnr, ssim
 from cpgan.nets import Generator
 from cpgan.nets.blocks import bicubic_upsample
+from facecore.align import EYE_DISTANCE, eye_distance_of
 from facecore.errors import UserInputError
 from facecore.grid import make_grid
 from facecore.imageio import write_image
@@ -116,15 +117,17 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     sums = {m: {"psnr": 0.0, "ssim": 0.0} for m in ("bicubic", "cpgan")}
     n = 0
     grid_rows: list[list[np.ndarray]] = []
-    faces: dict[str, list[np.ndarray]] = {"bicubic": [], "cpgan": [], "uihr": []}
+    faces: dict[str, list[np.ndarray]] = {"bicubic": [], "cpgan": [], "uihr": [], "nihr": []}
     ids: list[str] = []
+    landmarks: list[np.ndarray] = []
     for batch in eval_loader(data_dir, split=split, batch_size=batch_size, max_samples=max_samples):
         nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
         outputs = {"bicubic": bicubic_baseline(nilr),
                    "cpgan": hallucinate_batch(generator, nilr, guide)}
         add_scores(sums, outputs, uihr)
         n += len(nilr)
-        images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide}
+        images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide,
+                  "nihr": (batch["nihr"].to(device) + 1) / 2}
         u8 = {k: to_uint8(v) for k, v in images.items()}
         for i in range(min(len(nilr), GRID_ROWS - len(grid_rows))):
             grid_rows.append([u8[k][i] for k in ("nilr", "bicubic", "cpgan", "uihr", "guide")])
@@ -132,6 +135,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
             for k in faces:
                 faces[k].extend(u8[k])
             ids.extend(batch["identity"])
+            landmarks.append(batch["landmarks"].numpy())
     if n == 0:
         raise UserInputError(f"{data_dir}: split {split!r} has no samples to evaluate")
     result: dict[str, Any] = {
@@ -141,10 +145,13 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
         **{name: {k: v / n for k, v in m.items()} for name, m in sums.items()},
     }
     if identity:
-        embed = (dlib_embedding() if identity_net is None
+        framing = eye_distance_of(np.concatenate(landmarks), int(uihr.shape[-1]))
+        framing = round(framing, 3) if 0.05 <= framing <= 0.6 else EYE_DISTANCE  # NaN: none
+        embed = (dlib_embedding(framing) if identity_net is None
                  else torchscript_embedding(identity_net, size=identity_size))
         result["identity_rank1"] = identity_rank1(faces, ids, embed)
         result["identity_net"] = "dlib" if identity_net is None else str(identity_net)
+        result["identity_eye_distance"] = framing
         trained_with_dlib = ckpt["loss_config"].get("identity_net") == "dlib"
         if identity_net is None and "id" in result["loss_terms"] and trained_with_dlib:
             result["identity_caveat"] = IDENTITY_CAVEAT
@@ -166,11 +173,13 @@ IDENTITY_CAVEAT = ("this model was trained with L_id on dlib's face network, the
 Embed = Callable[[np.ndarray], np.ndarray]
 
 
-def dlib_embedding() -> Embed:
-    """dlib's face descriptor of (N, S, S, 3) uint8 aligned crops (``FaceEmbedder``)."""
+def dlib_embedding(eye_distance: float = EYE_DISTANCE) -> Embed:
+    """dlib's face descriptor of (N, S, S, 3) uint8 aligned crops (``FaceEmbedder``) framed
+    with ``eye_distance`` (the shards' own framing, measured from their UI-HR landmarks:
+    dlib's chip must be cut where the face is)."""
     from facecore.identity import FaceEmbedder  # dlib: loaded only when asked
 
-    return FaceEmbedder().embed
+    return FaceEmbedder(eye_distance=eye_distance).embed
 
 
 def torchscript_embedding(path: str | Path, *, size: int) -> Embed:
@@ -206,9 +215,11 @@ def torchscript_embedding(path: str | Path, *, size: int) -> Embed:
 
 def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str],
                    embed: Embed) -> dict[str, float]:
-    """Table 2 protocol: rank-1 of bicubic, CPGAN and UI-HR probes against a gallery of the
-    first UI-HR image of each identity. faces: kind → (H, W, 3) uint8 images, one per id;
-    ``embed``: (N, H, W, 3) uint8 → (N, D) embeddings."""
+    """Table 2 protocol: rank-1 of bicubic, CPGAN, UI-HR and NI-HR probes against a gallery
+    of the first UI-HR image of each identity. faces: kind → (H, W, 3) uint8 images, one per
+    id; ``embed``: (N, H, W, 3) uint8 → (N, D) embeddings. NI-HR (the shaded 128² face,
+    warped) is what identity the shading leaves before any downsampling; on real data
+    with one uniform photo per identity, UI-HR probes are their own gallery (100 %)."""
     from facecore.identity import rank1_accuracy
 
     first: dict[str, int] = {}
@@ -218,7 +229,7 @@ def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str],
     gallery_ids = list(first)
     gallery = uihr_emb[[first[w] for w in gallery_ids]]
     scores = {}
-    for kind in ("bicubic", "cpgan", "uihr"):
+    for kind in ("bicubic", "cpgan", "uihr", "nihr"):
         emb = uihr_emb if kind == "uihr" else embed(np.stack(faces[kind]))
         scores[kind] = rank1_accuracy(emb, ids, gallery, gallery_ids)
     log.info("identity rank-1 over %d probes, %d identities: %s", len(ids), len(gallery_ids),

@@ -17,6 +17,7 @@ from torch import nn
 from cpgan.heatmaps import render_heatmaps
 from cpgan.nets import GeneratorOutput
 from facecore.errors import UserInputError
+from facecore.align import EYE_DISTANCE
 from facecore.identity import AlignedFaceDescriptor
 from facecore.perceptual import RANDOM, ResNetPoolFeatures, VGGFeatures, channel_mean_std
 
@@ -71,6 +72,9 @@ class LossConfig:
                   which depends on the network's feature scale.
     ic_normalize: divide each of L_ic's eight norms by the guide's own norm (relative
                   error of the statistics, scale-free); False gives the paper's form.
+    id_eye_distance: the framing of the training crops (eye distance / side, as ``datagen
+                  align --eye-distance``): where dlib's chip is cut for L_id. The default is
+                  the synthetic faces' canonical crop.
     ic_reduction: "batch" (default) compares the batch-mean statistics of the outputs with
                   the batch-mean statistics of the guides; "sample" compares each output
                   with its own guide (the paper's form). The guide is another identity, so
@@ -92,6 +96,7 @@ class LossConfig:
     id_normalize: bool = True
     ic_normalize: bool = True
     ic_reduction: Literal["batch", "sample"] = "batch"
+    id_eye_distance: float = EYE_DISTANCE
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.terms if t not in LOSS_TERMS]
@@ -134,7 +139,7 @@ class LossNets(nn.Module):
         self.identity: nn.Module | None = None
         if "id" in config.terms:
             if config.identity_net == "dlib":
-                self.identity = AlignedFaceDescriptor()
+                self.identity = AlignedFaceDescriptor(eye_distance=config.id_eye_distance)
             else:
                 weights = RANDOM if config.identity_net == RANDOM else config.resnet_weights
                 self.identity = ResNetPoolFeatures(width=width, weights=weights, seed=seed)

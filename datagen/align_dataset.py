@@ -5,7 +5,8 @@ Output (readable by the ``folder`` source)::
     DST/<relative path of the image, suffix .png>   (size, size, 3) aligned crops
     DST/landmarks.csv      file,x0,y0,...,x67,y67 — the landmarks in the crop
     DST/labels.csv         file,identity,illumination — carried over from the source
-    DST/align_report.csv   source_file,file,status,faces,score — one row per image read
+    DST/align_report.csv   source_file,file,status,faces,score,padding — one row per image
+                           read; padding is the share of the crop outside the source image
     DST/align_config.json  the options used; a resume with other options is refused
 
 Statuses: ``aligned`` (one face), ``several_faces`` (kept the highest-scoring
@@ -37,7 +38,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 
 from facecore.align import DETECTORS, EYE_DISTANCE, Detector, FaceFinder, alignment_matrix, \
-    canonical_template, transform_points, warp_face
+    canonical_template, padding_fraction, transform_points, warp_face
 from facecore.config import to_dict
 from facecore.errors import UserInputError
 from facecore.imageio import read_image, write_image
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 REPORT_CSV = "align_report.csv"
 CONFIG_JSON = "align_config.json"
-REPORT_COLUMNS = ["source_file", "file", "status", "faces", "score"]
+REPORT_COLUMNS = ["source_file", "file", "status", "faces", "score", "padding"]
+PADDING_WARN = 0.05  # crops with more padding than this are counted in the summary
 Status = Literal["aligned", "several_faces", "reference", "no_face"]
 
 
@@ -104,7 +106,7 @@ class _Outputs:
             keep = rows if name == REPORT_CSV else [r for r in rows if r["file"] in done_files]
             tmp = path.with_name(path.name + ".tmp")
             with tmp.open("w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=columns)
+                w = csv.DictWriter(fh, fieldnames=columns, restval="")  # reports before padding
                 w.writeheader()
                 w.writerows(keep)
             tmp.replace(path)
@@ -113,7 +115,8 @@ class _Outputs:
         self.counts = Counter(r["status"] for r in done_rows)
 
     def write(self, *, source_file: str, file: str, status: Status, faces: int, score: float,
-              landmarks: np.ndarray | None, identity: str, illumination: str | None) -> None:
+              landmarks: np.ndarray | None, identity: str, illumination: str | None,
+              padding: float | None = None) -> None:
         if landmarks is not None:
             fh, w = self._files[LANDMARKS_CSV]
             write_landmarks_row(w, file, landmarks)
@@ -122,7 +125,8 @@ class _Outputs:
             w.writerow([file, identity, illumination or ""])
             fh.flush()
         fh, w = self._files[REPORT_CSV]
-        w.writerow([source_file, file, status, faces, f"{score:.4f}"])
+        w.writerow([source_file, file, status, faces, f"{score:.4f}",
+                    "" if padding is None else f"{padding:.4f}"])
         fh.flush()
         os.fsync(fh.fileno())
         self.counts[status] += 1
@@ -218,7 +222,22 @@ def _align_one(source: IndexedSource, i: int, name: str, dst: Path, config: Alig
     write_image(dst / name, warp_face(image, matrix, config.size))
     outputs.write(source_file=rel, file=name, status=status, faces=faces, score=score,
                   landmarks=transform_points(landmarks, matrix), identity=identity,
-                  illumination=source.illumination_of(i))
+                  illumination=source.illumination_of(i),
+                  padding=padding_fraction(image.shape, matrix, config.size))
+
+
+def padding_summary(dst: str | Path) -> str:
+    """One line on how much of the crops in ``dst`` is invented border (from its report)."""
+    values = np.array([float(r["padding"]) for r in _read(Path(dst) / REPORT_CSV)
+                       if r["file"] and r.get("padding")])
+    if values.size == 0:
+        return "padding: not recorded"
+    over = int((values > PADDING_WARN).sum())
+    return (f"padding (share of each crop outside its source image): median "
+            f"{np.median(values):.3f}, max {values.max():.3f}; {over} of {values.size} crops "
+            f"over {PADDING_WARN:.0%}" + (" — a model trained on them learns the black "
+                                          "border (a larger --eye-distance frames tighter)"
+                                          if over else ""))
 
 
 def _progress(items: list[int], show: bool, label: str) -> Iterator[int]:

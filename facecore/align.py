@@ -73,6 +73,17 @@ def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return landmarks[36:42].mean(0), landmarks[42:48].mean(0)
 
 
+def eye_distance_of(landmarks: np.ndarray, size: int) -> float:
+    """The framing of ``size``² crops from their (B, 68, 2) landmarks: the median eye
+    distance over the crop side (``EYE_DISTANCE`` for the canonical crop). NaN rows (no
+    landmarks) are ignored; NaN if none has any."""
+    marks = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
+    right, left = marks[:, 36:42].mean(1), marks[:, 42:48].mean(1)
+    distance = np.linalg.norm(left - right, axis=1) / size
+    distance = distance[np.isfinite(distance)]
+    return float(np.median(distance)) if distance.size else float("nan")
+
+
 def canonical_template(size: int = 128, *, eye_distance: float = EYE_DISTANCE) -> np.ndarray:
     """The 68 landmark positions of the canonical ``size``² crop, (68, 2) float32 pixel x, y.
 
@@ -137,6 +148,22 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, size: int = 128) -> np.ndar
         m[:, :2] = m[:, :2] @ np.diag([w / sw, h / sh])
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def padding_fraction(image_shape: tuple[int, ...], matrix: np.ndarray, size: int = 128) -> float:
+    """Share of the ``size``² crop made by ``warp_face(image, matrix)`` whose pixel centres
+    fall outside the ``image_shape`` (H, W, ...) source: the black border the crop invents.
+
+    A tight dataset crop (Extended Yale B) aligned to a loose framing is mostly padding,
+    and a model trained on it learns the black frame; this is how much.
+    """
+    h, w = image_shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    sx = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
+    sy = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    inside = (sx >= -0.5) & (sx <= w - 0.5) & (sy >= -0.5) & (sy <= h - 0.5)
+    return float(1.0 - inside.mean())
 
 
 @dataclass(frozen=True)

@@ -99,14 +99,14 @@ def validation_table(root: Path) -> list[str]:
 
 def identity_table(root: Path) -> list[str]:
     """Table 2's protocol: rank-1 of each probe kind against one UI-HR face per identity."""
-    rows = ["| split | judge | bicubic | CPGAN | UI-HR |", "|---|---|---|---|---|"]
+    rows = ["| split | judge | bicubic | CPGAN | UI-HR | NI-HR |", "|---|---|---|---|---|---|"]
     caveats = set()
     for split in ("val", "test"):
         m = _load(root / "metrics" / f"eval_{split}.json")
         rank1 = m.get("identity_rank1")
         if rank1:
             rows.append(f"| {split} | {m.get('identity_net', 'dlib')} | "
-                        + " | ".join(_fmt(rank1.get(k)) for k in ("bicubic", "cpgan", "uihr"))
+                        + " | ".join(_fmt(rank1.get(k)) for k in ("bicubic", "cpgan", "uihr", "nihr"))
                         + " |")
         if m.get("identity_caveat"):
             caveats.add(m["identity_caveat"])

@@ -25,21 +25,33 @@ FILE_SOURCES = ("folder", "extended_yale_b", "multipie", "celeba")
 @click.option("--eye-distance", type=click.FloatRange(0.05, 0.6), default=EYE_DISTANCE,
               show_default=True, help="framing: eye distance as a fraction of the crop side "
               "(the default matches the synthetic faces; larger is tighter).")
+@click.option("--subjects", default=None, metavar="RANGE",
+              help="extended_yale_b: only these subject numbers, e.g. 01-28 (training) or "
+                   "29-39 (test).")
 @click.option("--per-identity-reference", is_flag=True,
               help="fixed-pose datasets: when no face is found, reuse the transform of the "
                    "identity's uniform (reference) image.")
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 def align_cmd(src: Path, dst: Path, source: str, size: int, detector: str, upsample: int,
-              eye_distance: float, per_identity_reference: bool, no_progress: bool) -> None:
+              eye_distance: float, subjects: str | None, per_identity_reference: bool,
+              no_progress: bool) -> None:
     """Align the faces of SRC into DST (crops, landmarks.csv, labels.csv, align_report.csv).
 
     Resumable: run the same command again to finish an interrupted run.
     """
-    from datagen.align_dataset import AlignConfig, align_source
+    from datagen.align_dataset import AlignConfig, align_source, padding_summary
     from datagen.sources import open_source
+    from facecore.errors import UserInputError
 
     config = AlignConfig(size=size, detector=detector, upsample=upsample,
                          eye_distance=eye_distance, per_identity_reference=per_identity_reference)
-    counts = align_source(open_source(source, root=src), dst, config, progress=not no_progress)
+    options = {"root": src}
+    if subjects is not None:
+        if source != "extended_yale_b":
+            raise UserInputError("--subjects selects Extended Yale B subjects; it needs "
+                                 "--source extended_yale_b")
+        options["subjects"] = subjects
+    counts = align_source(open_source(source, **options), dst, config, progress=not no_progress)
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     click.echo(f"{dst}: {summary}")
+    click.echo(f"{dst}: {padding_summary(dst)}")

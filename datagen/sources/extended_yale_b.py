@@ -13,7 +13,9 @@ camera) is "uniform", every other direction "non-uniform"; meta holds ``azimuth`
 and ``elevation``. The ambient image (no flash, very dark) has no direction and no
 place in a uniform/non-uniform pair, so it is excluded; ``include_ambient=True``
 keeps it, marked ``illumination=None`` and ``meta["ambient"]=True``. ``ROOT`` may be
-the folder holding ``CroppedYale/`` or ``CroppedYale/`` itself.
+the folder holding ``CroppedYale/`` or ``CroppedYale/`` itself. ``subjects`` ("01-28",
+"29-39") keeps only those subjects, so training and test identities can be aligned and
+synthesised apart, as the dataset's literature splits them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from facecore.errors import UserInputError
+from datagen.sources.base import parse_subjects
 from datagen.sources.indexed import ImageIndex, IndexedSource, require
 
 LAYOUT = "an Extended Yale B root holds CroppedYale/yaleBNN/yaleBNN_P00A+aaaE+ee.pgm files"
@@ -37,14 +40,21 @@ class ExtendedYaleB(IndexedSource):
                               "Georghiades, Belhumeur, Kriegman (PAMI 2001) and Lee, Ho, "
                               "Kriegman (PAMI 2005)")
 
-    def __init__(self, *, root: str | Path, include_ambient: bool = False) -> None:
+    def __init__(self, *, root: str | Path, include_ambient: bool = False,
+                 subjects: str | None = None) -> None:
         root = Path(root)
         base = root if root.name == "CroppedYale" else require(root / "CroppedYale", LAYOUT)
-        subjects = sorted(d for d in base.glob("yaleB*") if d.is_dir())
-        if not subjects:
+        folders = sorted(d for d in base.glob("yaleB*") if d.is_dir())
+        if not folders:
             raise UserInputError(f"{base}: no yaleBNN subject folders; {LAYOUT}")
+        if subjects is not None:
+            wanted = parse_subjects(subjects)
+            folders = [d for d in folders if d.name[5:].isdigit() and int(d.name[5:]) in wanted]
+            if not folders:
+                raise UserInputError(f"{base}: no yaleBNN folder numbered in subjects "
+                                     f"{subjects!r}")
         files, identities, lights, meta = [], [], [], []
-        for folder in subjects:
+        for folder in folders:
             for p in sorted(folder.glob("*.pgm")):
                 m = NAME.match(p.name)
                 if m is None or m.group(1) != folder.name:

@@ -60,6 +60,9 @@ def test_identity_with_a_torchscript_embedding_and_the_shared_network_caveat(
                       identity_net=net, identity_size=32)
     assert result["identity_net"] == str(net) and "identity_caveat" not in result
     assert result["identity_rank1"]["uihr"] > 0
+    assert set(result["identity_rank1"]) == {"bicubic", "cpgan", "uihr", "nihr"}
+    # the framing dlib's chip is cut at comes from the shards' UI-HR landmarks (random here)
+    assert 0.05 <= result["identity_eye_distance"] <= 0.6
     ckpt = torch.load(tiny_checkpoint, weights_only=False)
     ckpt["loss_config"]["terms"] = ["mse", "id"]
     ckpt["loss_config"]["identity_net"] = "dlib"

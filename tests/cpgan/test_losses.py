@@ -234,3 +234,18 @@ def test_default_loss_nets_are_the_real_networks_and_say_so(caplog):
     loss = identity_loss(nets, sr, hr) + illumination_loss(nets, sr, hr)
     loss.backward()
     assert torch.isfinite(loss) and sr.grad.abs().sum() > 0
+
+
+def test_identity_chip_follows_the_training_framing():
+    """id_eye_distance moves where L_id's dlib chip is cut: in a tighter framing (Yale B at
+    0.5) the face is larger in the crop, and so is the chip, by 0.5 / 0.225."""
+    from facecore.align import EYE_DISTANCE
+
+    default = LossNets(LossConfig(terms=("mse", "id")))
+    tight = LossNets(LossConfig(terms=("mse", "id"), id_eye_distance=0.5))
+    assert default.identity.eye_distance == EYE_DISTANCE and tight.identity.eye_distance == 0.5
+    x = torch.rand(1, 3, 128, 128)
+    default.identity(x), tight.identity(x)  # builds each chip grid
+    span = {k: float(n.identity._grids[128][..., 0].max() - n.identity._grids[128][..., 0].min())
+            for k, n in (("default", default), ("tight", tight))}
+    assert span["tight"] / span["default"] == pytest.approx(0.5 / EYE_DISTANCE, rel=0.03)

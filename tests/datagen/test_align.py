@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from facecore.align import (FaceFinder, alignment_matrix, canonical_template,
+from facecore.align import (EYE_DISTANCE, FaceFinder, alignment_matrix, canonical_template,
+                           eye_distance_of, padding_fraction,
                            similarity_transform, transform_points, warp_face)
 from datagen.align_dataset import REPORT_CSV, AlignConfig, align_source
 from datagen.cli import main
@@ -49,6 +50,14 @@ def test_template_is_a_face_inside_the_crop():
     assert np.allclose(canonical_template(256), 2 * t, atol=1e-3)
     with pytest.raises(UserInputError, match="eye_distance"):
         canonical_template(128, eye_distance=0.9)
+
+
+def test_eye_distance_of_reads_the_framing_back_from_landmarks():
+    for framing in (EYE_DISTANCE, 0.356):
+        marks = np.stack([canonical_template(128, eye_distance=framing),
+                          np.full((68, 2), np.nan, np.float32)])  # a sample without landmarks
+        assert eye_distance_of(marks, 128) == pytest.approx(framing, abs=1e-4)
+    assert np.isnan(eye_distance_of(np.full((2, 68, 2), np.nan), 128))
 
 
 def test_similarity_transform_recovers_a_known_similarity():
@@ -97,6 +106,21 @@ def test_no_face_in_a_flat_gray_image(finder):
     assert finder.find(np.full((160, 160, 3), 128, np.uint8)) is None
 
 
+def test_padding_fraction_counts_the_crop_outside_the_source():
+    """A 128² crop of a 128² image through the identity has no padding; shifted by 32 px
+    a quarter of it is outside; shrunk to half size three quarters are — and warp_face
+    paints exactly those pixels black."""
+    shape = (128, 128, 3)
+    identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    assert padding_fraction(shape, identity, 128) == 0.0
+    shifted = np.array([[1.0, 0, 32], [0, 1.0, 0]])  # crop x = source x + 32
+    assert padding_fraction(shape, shifted, 128) == pytest.approx(0.25)
+    half = np.array([[0.5, 0, 0], [0, 0.5, 0]])
+    assert padding_fraction(shape, half, 128) == pytest.approx(0.75)
+    crop = warp_face(np.full(shape, 200, np.uint8), half, 128)
+    assert (crop.max(2) == 0).mean() == pytest.approx(0.75, abs=0.01)
+
+
 def _tiny_folder(root: Path, astronaut: np.ndarray) -> Path:
     write_image(root / "collins" / "a.png", astronaut)
     write_image(root / "collins" / "b.jpg", np.ascontiguousarray(astronaut[:, ::-1]))
@@ -117,6 +141,8 @@ def test_align_folder_writes_crops_landmarks_and_report(tmp_path, astronaut):
     report = {r["source_file"]: r for r in _rows(tmp_path / "out" / REPORT_CSV)}
     assert report["gray.png"]["status"] == "no_face" and report["gray.png"]["file"] == ""
     assert report["collins/b.jpg"]["file"] == "collins/b.png"
+    # the astronaut photo holds the face with room around it: its crops invent no border
+    assert float(report["collins/a.png"]["padding"]) == 0.0 and report["gray.png"]["padding"] == ""
     assert not (tmp_path / "out" / "gray.png").exists()
     aligned = open_source("folder", root=tmp_path / "out")
     assert list(aligned.index.files) == ["collins/a.png", "collins/b.png"]
@@ -168,6 +194,9 @@ def test_per_identity_reference_reuses_the_uniform_transform(tmp_path, astronaut
     uniform = out.uniform_index_of("yaleB01")
     dark_index = out.indices_of("yaleB01", "non-uniform")[0]
     assert np.array_equal(out[uniform].landmarks, out[dark_index].landmarks)
+    # the reused transform invents the same border as the reference's
+    padding = [float(r["padding"]) for r in _rows(tmp_path / "ref" / REPORT_CSV)]
+    assert len(padding) == 2 and padding[0] == padding[1]
     fit = finder.find(read_image(folder / "yaleB01_P00A+000E+00.pgm"))
     expected = warp_face(read_image(folder / "yaleB01_P00A+110E+65.pgm"),
                          alignment_matrix(fit.landmarks, 128), 128)
@@ -182,6 +211,10 @@ def test_align_cli(tmp_path, astronaut):
     assert result.exit_code == 0, result.output
     assert "aligned: 2" in result.output and "no_face: 1" in result.output
     assert read_image(tmp_path / "out" / "collins" / "a.png").shape == (64, 64, 3)
+    assert "padding" in result.output and "0 of 2 crops over 5%" in result.output
+    result = runner.invoke(main, ["align", str(src), str(tmp_path / "o4"), "--subjects", "1-3"])
+    assert result.exit_code == 1 and "Error: " in result.output \
+        and "--source extended_yale_b" in result.output
     result = runner.invoke(main, ["align", str(tmp_path / "nope"), str(tmp_path / "o2")])
     assert result.exit_code == 1 and "Error: " in result.output and "nope" in result.output
     result = runner.invoke(main, ["align", str(src), str(tmp_path / "o3"),

@@ -114,6 +114,15 @@ def test_extended_yale_b_reads_official_layout(tmp_path):
     assert len(open_source("extended_yale_b", root=tmp_path / "CroppedYale")) == 6
 
 
+def test_extended_yale_b_subjects_keeps_only_those(tmp_path):
+    root = build_yale(tmp_path, subjects=("yaleB01", "yaleB02", "yaleB29"))
+    assert open_source("extended_yale_b", root=root, subjects="29-39").identities == ["yaleB29"]
+    assert open_source("extended_yale_b", root=root, subjects="1-28").identities == \
+        ["yaleB01", "yaleB02"]
+    with pytest.raises(UserInputError, match="no yaleBNN folder numbered in subjects '40-41'"):
+        open_source("extended_yale_b", root=root, subjects="40-41")
+
+
 def test_extended_yale_b_ambient_kept_when_asked(tmp_path):
     src = open_source("extended_yale_b", root=build_yale(tmp_path), include_ambient=True)
     assert len(src) == 8
