@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cpgan.evaluate import bicubic_baseline
-from datagen.align_dataset import REPORT_CSV, AlignConfig, align_source
+from datagen.align_dataset import AlignConfig, align_source, report_paddings
 from datagen.sources import open_source
 from datagen.warp import downsample
 from facecore.identity import FaceEmbedder, rank1_accuracy
@@ -52,9 +52,7 @@ def measure(root: str, subjects: str, eye_distance: float, work: Path) -> dict[s
     g_emb, g_ids = embed(faces[gallery]), [i for i, g in zip(ids, gallery) if g]
     probes = faces[~gallery]
     p_ids = [i for i, g in zip(ids, gallery) if not g]
-    import csv
-    with (dst / REPORT_CSV).open(newline="") as fh:
-        padding = np.array([float(r["padding"]) for r in csv.DictReader(fh) if r["file"]])
+    padding = report_paddings(dst)
     return {
         "crops": len(records), "identities": len(g_ids),
         "padding_median": float(np.median(padding)), "padding_max": float(padding.max()),

@@ -27,7 +27,7 @@ from cpgan.data import eval_loader
 from cpgan.metrics import psnr, ssim
 from cpgan.nets import Generator
 from cpgan.nets.blocks import bicubic_upsample
-from facecore.align import EYE_DISTANCE, eye_distance_of
+from facecore.align import EYE_DISTANCE, EYE_DISTANCE_RANGE, eye_distance_of
 from facecore.errors import UserInputError
 from facecore.grid import make_grid
 from facecore.imageio import write_image
@@ -126,8 +126,9 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
                    "cpgan": hallucinate_batch(generator, nilr, guide)}
         add_scores(sums, outputs, uihr)
         n += len(nilr)
-        images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide,
-                  "nihr": (batch["nihr"].to(device) + 1) / 2}
+        images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide}
+        if identity:
+            images["nihr"] = (batch["nihr"].to(device) + 1) / 2
         u8 = {k: to_uint8(v) for k, v in images.items()}
         for i in range(min(len(nilr), GRID_ROWS - len(grid_rows))):
             grid_rows.append([u8[k][i] for k in ("nilr", "bicubic", "cpgan", "uihr", "guide")])
@@ -146,7 +147,8 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     }
     if identity:
         framing = eye_distance_of(np.concatenate(landmarks), int(uihr.shape[-1]))
-        framing = round(framing, 3) if 0.05 <= framing <= 0.6 else EYE_DISTANCE  # NaN: none
+        low, high = EYE_DISTANCE_RANGE
+        framing = round(framing, 3) if low <= framing <= high else EYE_DISTANCE  # NaN: none
         embed = (dlib_embedding(framing) if identity_net is None
                  else torchscript_embedding(identity_net, size=identity_size))
         result["identity_rank1"] = identity_rank1(faces, ids, embed)

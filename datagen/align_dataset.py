@@ -226,10 +226,16 @@ def _align_one(source: IndexedSource, i: int, name: str, dst: Path, config: Alig
                   padding=padding_fraction(image.shape, matrix, config.size))
 
 
+def report_paddings(dst: str | Path) -> np.ndarray:
+    """The ``padding`` of every crop written to ``dst`` (its report; rows of reports made
+    before the column existed are left out)."""
+    return np.array([float(r["padding"]) for r in _read(Path(dst) / REPORT_CSV)
+                     if r["file"] and r.get("padding")])
+
+
 def padding_summary(dst: str | Path) -> str:
     """One line on how much of the crops in ``dst`` is invented border (from its report)."""
-    values = np.array([float(r["padding"]) for r in _read(Path(dst) / REPORT_CSV)
-                       if r["file"] and r.get("padding")])
+    values = report_paddings(dst)
     if values.size == 0:
         return "padding: not recorded"
     over = int((values > PADDING_WARN).sum())

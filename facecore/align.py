@@ -28,6 +28,7 @@ DETECTORS: tuple[Detector, ...] = ("hog", "cnn")
 INNER = slice(17, 68)  # brows, nose, eyes, mouth
 EYE_DISTANCE = 0.225   # inter-ocular distance / crop size
 EYE_CENTRE = (0.5, 0.434)  # eye midpoint / crop size
+EYE_DISTANCE_RANGE = (0.05, 0.6)  # the framings a crop can hold a whole face at
 
 # iBUG-68 mean shape normalised to the landmarks' min-max box (OpenFace ``align_dlib.TEMPLATE``,
 # computed from dlib's 68-point training set), (68, 2) x, y.
@@ -69,16 +70,16 @@ MEAN_SHAPE = np.array([
 
 
 def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the subject's right (points 36–41, image left) and left (42–47) eyes."""
-    return landmarks[36:42].mean(0), landmarks[42:48].mean(0)
+    """Centres of the subject's right (points 36–41, image left) and left (42–47) eyes of
+    (68, 2) landmarks, or of each face of (..., 68, 2) ones."""
+    return landmarks[..., 36:42, :].mean(-2), landmarks[..., 42:48, :].mean(-2)
 
 
 def eye_distance_of(landmarks: np.ndarray, size: int) -> float:
     """The framing of ``size``² crops from their (B, 68, 2) landmarks: the median eye
     distance over the crop side (``EYE_DISTANCE`` for the canonical crop). NaN rows (no
     landmarks) are ignored; NaN if none has any."""
-    marks = np.asarray(landmarks, np.float64).reshape(-1, 68, 2)
-    right, left = marks[:, 36:42].mean(1), marks[:, 42:48].mean(1)
+    right, left = eye_centres(np.asarray(landmarks, np.float64).reshape(-1, 68, 2))
     distance = np.linalg.norm(left - right, axis=1) / size
     distance = distance[np.isfinite(distance)]
     return float(np.median(distance)) if distance.size else float("nan")
@@ -89,8 +90,10 @@ def canonical_template(size: int = 128, *, eye_distance: float = EYE_DISTANCE) -
 
     ``eye_distance``: inter-ocular distance as a fraction of ``size`` (larger: tighter crop).
     """
-    if not 0.05 <= eye_distance <= 0.6:
-        raise UserInputError(f"eye_distance must be in [0.05, 0.6] of the crop, got {eye_distance}")
+    low, high = EYE_DISTANCE_RANGE
+    if not low <= eye_distance <= high:
+        raise UserInputError(f"eye_distance must be in [{low}, {high}] of the crop, got "
+                             f"{eye_distance}")
     right, left = eye_centres(MEAN_SHAPE)
     scale = eye_distance * size / np.linalg.norm(left - right)
     centre = (right + left) / 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from facecore.align import DETECTORS, EYE_DISTANCE
+from facecore.align import DETECTORS, EYE_DISTANCE, EYE_DISTANCE_RANGE
 
 FILE_SOURCES = ("folder", "extended_yale_b", "multipie", "celeba")
 
@@ -22,7 +22,7 @@ FILE_SOURCES = ("folder", "extended_yale_b", "multipie", "celeba")
               help="dlib HOG (fast) or CNN/MMOD (more robust, slow on CPU).")
 @click.option("--upsample", type=click.IntRange(0, 3), default=1, show_default=True,
               help="times the image is doubled before detection (finds smaller faces).")
-@click.option("--eye-distance", type=click.FloatRange(0.05, 0.6), default=EYE_DISTANCE,
+@click.option("--eye-distance", type=click.FloatRange(*EYE_DISTANCE_RANGE), default=EYE_DISTANCE,
               show_default=True, help="framing: eye distance as a fraction of the crop side "
               "(the default matches the synthetic faces; larger is tighter).")
 @click.option("--subjects", default=None, metavar="RANGE",
