@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from facecore.perceptual import channel_mean_std, upcast
+from datagen.rain.lighting import EPS, face_ellipse, luminance
 from datagen.rain.model import luminance_layout
 
 
@@ -64,6 +65,35 @@ def paired_loss(relit: torch.Tensor, target: torch.Tensor, *, layout_size: int) 
     pixels = F.l1_loss(relit, target)
     return pixels + F.l1_loss(luminance_layout(relit, layout_size),
                               luminance_layout(target, layout_size))
+
+
+def ratio_loss(relit: torch.Tensor, target: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Per face and per half of the face ellipse, the 1-D Wasserstein distance between the
+    log lighting ratios log(Y(relit) / Y(content)) and log(Y(target) / Y(content)) (all
+    (B, 3, S, S) in [0, 1]; ``datagen.rain.lighting``'s ellipse and EPS), averaged.
+
+    Sorted values forget where a shadow falls, so this asks only how deep the shadows and how
+    bright the lit side are on each half — the asymmetry and shadow range real light has. The
+    pixel and layout L1 of ``paired_loss`` also ask where; when the light cannot be placed
+    exactly (another subject's photo shows it), their optimum is a weaker light between the
+    candidates: measured on Extended Yale B, a fine-tune on them alone gave shadow ranges
+    of 1.5–1.9 (log) where the real photos have 2.8, even from the style photo's own latent.
+    """
+    relit, target, content = upcast(relit), upcast(target.detach()), upcast(content.detach())
+    y_content = luminance(content) + EPS
+    log_relit = ((luminance(relit) + EPS) / y_content).log().flatten(1)  # (B, S·S)
+    log_target = ((luminance(target) + EPS) / y_content).log().flatten(1)
+    h, w = relit.shape[-2:]
+    ellipse = face_ellipse(h, w).view(h, w)
+    left = torch.zeros(h, w, dtype=torch.bool)
+    left[:, : w // 2] = True
+    total = relit.new_zeros(())
+    for half in (ellipse & left, ellipse & ~left):
+        idx = half.flatten().nonzero().squeeze(1).to(relit.device)
+        a = log_relit.index_select(1, idx).sort(dim=1).values
+        b = log_target.index_select(1, idx).sort(dim=1).values
+        total = total + F.l1_loss(a, b)
+    return total / 2
 
 
 def prior_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:

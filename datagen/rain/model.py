@@ -81,6 +81,9 @@ class RainConfig:
                   and log-luminance layout), used on batches that have targets; there it
                   replaces the content and style losses, which only stand in for a target.
                   ``layout_weight``: the MSE of the decoded layout against the style's.
+                  ``ratio_weight``: on paired batches, the per-half Wasserstein distance of the
+                  relit face's log lighting ratio to the target's (``losses.ratio_loss``): how
+                  strong the light is, wherever it falls (0: off, the embedded default).
     prior_bank:   K training styles whose posteriors random z is mapped onto at inference
                   (0: z is used as given, N(0, I) as published; see the module docstring).
                   ``prior_weight``: the MMD of a batch's latents to draws from N(0, I)
@@ -105,6 +108,7 @@ class RainConfig:
     identity_weight: float = 0.0
     paired_weight: float = 10.0
     layout_weight: float = 30.0
+    ratio_weight: float = 0.0
     prior_weight: float = 0.0
     prior_bank: int = 1024
     lr: float = 1e-3

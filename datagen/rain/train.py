@@ -26,12 +26,14 @@ from facecore.perceptual import adain, channel_mean_std
 from datagen.rain.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from datagen.rain.data import ImageStream, PairedStream, Phase, source_stream
 from datagen.rain.losses import (content_loss, identity_loss, kl_to_standard_normal,
-                                 paired_loss, prior_mmd, stats_reconstruction_loss, style_loss)
+                                 paired_loss, prior_mmd, ratio_loss, stats_reconstruction_loss,
+                                 style_loss)
 from datagen.rain.model import Rain, RainConfig, luminance_layout
 from datagen.sources.base import FaceSource
 
 log = logging.getLogger(__name__)
-LOSS_NAMES = ("content", "style", "recon", "kl", "identity", "paired", "layout", "prior")
+LOSS_NAMES = ("content", "style", "recon", "kl", "identity", "paired", "layout", "prior",
+              "ratio")
 ARCH_KEYS = ("width", "latent_dim", "mlp_dim", "layout_size", "light_grid", "prior_bank")
 PRIOR_BANK_TAG = 0x9B4  # seeds the styles of the prior bank apart from the batches
 
@@ -72,11 +74,13 @@ def rain_losses(model: Rain, content: torch.Tensor, style: torch.Tensor, eps: to
     if target is not None:
         relit = model.render(t, content, layout_hat)
         return {**losses, "content": zero, "style": zero,
-                "paired": paired_loss(relit, target, layout_size=max(g, model.config.light_grid))}
+                "paired": paired_loss(relit, target, layout_size=max(g, model.config.light_grid)),
+                "ratio": (ratio_loss(relit, target, content) if model.config.ratio_weight > 0
+                          else zero)}
     layout_in = None if layout_hat is None else layout_hat.detach()
     output_feats = model.encoder(model.render(t, content, layout_in))
     return {**losses, "content": content_loss(output_feats[-1], t),
-            "style": style_loss(output_feats, style_feats), "paired": zero}
+            "style": style_loss(output_feats, style_feats), "paired": zero, "ratio": zero}
 
 
 def total_loss(losses: dict[str, torch.Tensor], config: RainConfig) -> torch.Tensor:
@@ -85,7 +89,7 @@ def total_loss(losses: dict[str, torch.Tensor], config: RainConfig) -> torch.Ten
             + config.recon_weight * losses["recon"] + config.kl_weight * losses["kl"]
             + config.identity_weight * losses["identity"]
             + config.paired_weight * losses["paired"] + config.layout_weight * losses["layout"]
-            + config.prior_weight * losses["prior"])
+            + config.prior_weight * losses["prior"] + config.ratio_weight * losses["ratio"])
 
 
 def learning_rate(config: RainConfig, step: int) -> float:

@@ -80,3 +80,34 @@ def test_identity_loss():
     image = torch.rand(2, 3, 4, 4, generator=_g(6))
     assert identity_loss(image.clone(), image) == 0
     assert identity_loss(image * 0.5, image) > 0
+
+
+def _shaded(gain_left: float, gain_right: float, *, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """A grey face (content) and the same face with each half multiplied by a gain."""
+    content = torch.full((1, 3, size, size), 0.5)
+    relit = content.clone()
+    relit[..., : size // 2] *= gain_left
+    relit[..., size // 2:] *= gain_right
+    return relit, content
+
+
+def test_ratio_loss_measures_light_strength_not_where_it_falls():
+    from datagen.rain.losses import ratio_loss
+
+    dark_left, content = _shaded(0.1, 1.0)
+    assert ratio_loss(dark_left, dark_left, content) == 0
+    # a shadow moved within its half (upper rows dark instead of lower): the same values
+    moved = content.clone()
+    moved[..., :16, :16] *= 0.1
+    lower = content.clone()
+    lower[..., 16:, :16] *= 0.1
+    assert ratio_loss(moved, lower, content) < ratio_loss(content, lower, content)
+    # a weaker shadow on the same side costs about the log of the missing depth, per half
+    weak_left, _ = _shaded(0.5, 1.0)
+    expected = (torch.log(torch.tensor((0.5 * 0.5 + 0.01) / (0.05 + 0.01)))) / 2
+    assert ratio_loss(weak_left, dark_left, content) == pytest.approx(float(expected), rel=1e-4)
+    # the relit face gets the gradient, the target and the content do not
+    relit = weak_left.clone().requires_grad_(True)
+    target = dark_left.clone().requires_grad_(True)
+    ratio_loss(relit, target, content).backward()
+    assert relit.grad.abs().sum() > 0 and target.grad is None
