@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-STAGES = ("rain_pretrain", "rain_finetune", "synth", "train", "evaluate")
+STAGES = ("rain_pretrain", "rain_finetune", "synth", "shard_lighting", "train", "evaluate")
 
 # Supplementary Table 1 (PSNR / SSIM), Multi-PIE | CelebA; key = loss terms.
 PAPER_TABLE1 = {
@@ -137,20 +137,30 @@ def rain_table(root: Path) -> list[str]:
 
 
 def lighting_table(root: Path) -> list[str]:
-    """RaIN's lighting-ratio statistics (output / input) against the reference's."""
-    ratio = _load(root / "metrics" / "rain.json").get("lighting_ratio")
-    if not ratio:
+    """Lighting-ratio statistics against the reference's: RaIN's outputs over their inputs
+    (``metrics/rain.json``) and the train shards' NI-HR over UI-HR
+    (``metrics/shard_lighting.json``), with the reference's own half-to-half distance."""
+    measured = [(name, _load(root / "metrics" / file).get("lighting_ratio"))
+                for name, file in (("RaIN (held-out faces)", "rain.json"),
+                                   ("train shards", "shard_lighting.json"))]
+    measured = [(name, ratio) for name, ratio in measured if ratio]
+    if not measured:
         return ["(no lighting-ratio measurement in metrics/rain.json)"]
-    reference = ratio.get("reference", "reference")
-    rows = [f"| statistic of log(NI / UI) | RaIN p05 / median / p95 | {reference} p05 / median "
-            f"/ p95 | Wasserstein |", "|---|---|---|---|"]
+    reference = measured[0][1].get("reference", "reference")
+    rows = [f"| statistic of log(NI / UI) | measured | n | p05 / median / p95 | {reference} "
+            f"p05 / median / p95 | Wasserstein | reference half to half |",
+            "|---|---|---|---|---|---|---|"]
     for stat, label in (("asymmetry", "left/right asymmetry"), ("range", "shadow range p95−p5")):
-        cells = []
-        for side in ("rain", "reference_stats"):
-            q = ratio.get(side, {}).get(stat, {})
-            cells.append(" / ".join(_fmt(q.get(k), 2) for k in ("p05", "median", "p95")))
-        w = ratio.get("wasserstein_rain_to_reference", {}).get(stat)
-        rows.append(f"| {label} | {cells[0]} | {cells[1]} | {_fmt(w, 3)} |")
+        for name, ratio in measured:
+            cells = []
+            for side in ("rain", "reference_stats"):
+                q = ratio.get(side, {}).get(stat, {})
+                cells.append(" / ".join(_fmt(q.get(k), 2) for k in ("p05", "median", "p95")))
+            n = ratio.get("rain", {}).get(stat, {}).get("n")
+            w = ratio.get("wasserstein_rain_to_reference", {}).get(stat)
+            floor = ratio.get("wasserstein_reference_half_to_half", {}).get(stat)
+            rows.append(f"| {label} | {name} | {n} | {cells[0]} | {cells[1]} | {_fmt(w, 3)} | "
+                        f"{_fmt(floor, 3)} |")
     return rows
 
 
@@ -221,6 +231,7 @@ def render(root: Path) -> str:
         *lighting_table(root),
         "",
         "![lighting-ratio histograms: reference vs RaIN](rain_lighting.png)",
+        "![lighting-ratio histograms: reference vs the train shards](shard_lighting.png)",
         "",
         "## Stage 2: synthesized pairs (test split)",
         "",

@@ -67,13 +67,15 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
     repo, env = fresh_clone
     dvc = [sys.executable, "-m", "dvc"]
     first = _run(dvc + ["repro"], repo, env)
-    assert _ran(first) == ["rain_pretrain", "rain_finetune", "synth", "train", "evaluate",
-                           "report"]
+    assert _ran(first) == ["rain_pretrain", "rain_finetune", "synth", "shard_lighting", "train",
+                           "evaluate", "report"]
     test_metrics = json.loads((repo / "metrics" / "eval_test.json").read_text())
     assert test_metrics["cpgan"]["psnr"] > 0 and test_metrics["bicubic"]["psnr"] > 0
     report = (repo / "reports" / "index.md").read_text()
     assert "Time per stage" in report and "eval_grid.png" in report
-    for image in ("rain_stylize.png", "rain_lighting.png", "synth_preview.png", "eval_grid.png"):
+    assert "train shards" in report  # the shards' own light, held against the reference
+    for image in ("rain_stylize.png", "rain_lighting.png", "synth_preview.png",
+                  "shard_lighting.png", "eval_grid.png"):
         assert (repo / "reports" / image).stat().st_size > 1000
     # a default run uses the real networks and never records a random init anywhere
     for record in sorted((repo / "metrics").rglob("*.json")):
@@ -88,7 +90,8 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
 
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("max_rotation: 10.0", "max_rotation: 12.0"))
-    assert _ran(_run(dvc + ["repro"], repo, env)) == ["synth", "train", "evaluate", "report"]
+    assert _ran(_run(dvc + ["repro"], repo, env)) == ["synth", "shard_lighting", "train",
+                                                      "evaluate", "report"]
 
     shown = _run(dvc + ["metrics", "show", "--json"], repo, env)
     assert "eval_test.json" in shown and "synth.json" in shown
@@ -103,7 +106,8 @@ def test_dvc_repro_from_a_fresh_clone(fresh_clone):
     changed = sorted(stage for stage, entries in status.items()
                      if any("facecore" in e.get("changed deps", {}) for e in entries
                             if isinstance(e, dict)))
-    assert changed == ["evaluate", "rain_finetune", "rain_pretrain", "synth", "train"], status
+    assert changed == ["evaluate", "rain_finetune", "rain_pretrain", "shard_lighting", "synth",
+                       "train"], status
     helper.write_text(original)
     assert json.loads(_run(dvc + ["status", "--json"], repo, env).splitlines()[-1]) == {}
 

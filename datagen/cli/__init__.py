@@ -32,9 +32,9 @@ def main(verbose: bool) -> None:
 from datagen.cli.align import align_cmd  # noqa: E402
 from datagen.cli.faces import faces  # noqa: E402
 from datagen.cli.rain import eval_rain_cmd, stylize_cmd, train_rain_cmd  # noqa: E402
-from datagen.cli.shards import inspect_cmd, preview_cmd, verify_cmd  # noqa: E402
+from datagen.cli.shards import inspect_cmd, lighting_cmd, preview_cmd, verify_cmd  # noqa: E402
 from datagen.cli.synth import synth_cmd  # noqa: E402
 
 for _command in (faces, align_cmd, train_rain_cmd, stylize_cmd, eval_rain_cmd, synth_cmd,
-                 inspect_cmd, verify_cmd, preview_cmd):
+                 inspect_cmd, verify_cmd, preview_cmd, lighting_cmd):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""``datagen inspect | verify | preview``: look at a shard directory."""
+"""``datagen inspect | verify | preview | lighting``: look at a shard directory."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import click
 import numpy as np
 from rich.table import Table
 
-from facecore.cli import console
+from facecore.cli import console, params_option
+from facecore.config import build_config
 from facecore.grid import make_grid
 from facecore.imageio import write_image
-from datagen.shards import IMAGE_FIELDS, open_pairs, verify
+from datagen.shards import IMAGE_FIELDS, load_manifest, open_pairs, verify
 
 shard_dir = click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 
@@ -101,3 +102,60 @@ def preview_cmd(directory: Path, out: Path, n: int, split: str) -> None:
         raise click.ClickException(f"{directory}: split {split!r} has no samples")
     write_image(out, make_grid(rows, cell=128, labels=labels))
     console.print(f"wrote {out} ({len(rows)} rows)")
+
+
+@click.command("lighting")
+@shard_dir
+@params_option("rain_eval")
+@click.option("--split", default="train", show_default=True,
+              type=click.Choice(["train", "val", "test"]))
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Measure the first N samples of the split (default: all).")
+@click.option("--reference", default=None, metavar="SPEC",
+              help="the light to hold the shards' against: synthetic (the physical renders; "
+                   "default) or extended_yale_b:ROOT (real lit photos against each subject's "
+                   "frontal one). --params reads it, --subjects and --reference-n from the "
+                   "rain_eval section: the reference RaIN is judged against.")
+@click.option("--subjects", default=None, metavar="RANGE",
+              help="real reference subjects, e.g. 29-39 (default: all).")
+@click.option("--reference-n", type=click.IntRange(min=2), default=None,
+              help="faces of the synthetic reference (default 512).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="metrics JSON to write.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG of the lighting-ratio histograms, shards vs reference.")
+def lighting_cmd(directory: Path, params: str | None, split: str, n: int | None,
+                 reference: str | None, subjects: str | None, reference_n: int | None,
+                 out: Path, plot: Path | None) -> None:
+    """Measure the light the shards hold: each pair's NI-HR over its UI-HR (lighting ratio:
+    left/right asymmetry and shadow range, ``datagen.rain.lighting``) against a reference's,
+    with quantiles and 1-D Wasserstein distances, and the distance between the reference's
+    own two halves (what sampling alone gives)."""
+    import json
+
+    from datagen.rain.lighting_plot import lighting_histograms
+    from datagen.rain.lighting_reference import open_reference, shard_lighting
+    from datagen.rain.metrics import lighting_ratio_metrics
+    from datagen.rain.run_config import RainEvalConfig
+
+    config = build_config(RainEvalConfig, params, "rain_eval", {
+        "reference": reference, "subjects": subjects, "reference_n": reference_n},
+        where="lighting")
+    manifest = load_manifest(directory)  # not a shard directory: one clear error
+    stats = shard_lighting(directory, split, n=n)
+    ref = open_reference(config.reference, subjects=config.subjects, n=config.reference_n,
+                         seed=config.seed)
+    ratio = lighting_ratio_metrics(stats, ref)
+    metrics = {"shards": str(directory), "split": split,
+               "relight": manifest.header.get("config", {}).get("relight"),
+               "lighting_ratio": ratio}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    for stat, w in ratio["wasserstein_rain_to_reference"].items():
+        click.echo(f"{directory} {split} ({ratio['rain'][stat]['n']} pairs) lighting ratio "
+                   f"{stat}: median {ratio['rain'][stat]['median']:.3f}, {ratio['reference']} "
+                   f"{ratio['reference_stats'][stat]['median']:.3f}; Wasserstein {w:.3f} (the "
+                   f"reference's two halves: {ratio['wasserstein_reference_half_to_half'][stat]:.3f})")
+    if plot is not None:
+        write_image(plot, lighting_histograms({ref.name: ref.stats, f"shards ({split})": stats}))
+        click.echo(f"wrote {plot}")

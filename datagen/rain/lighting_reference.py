@@ -101,6 +101,28 @@ def real_reference(source, *, subjects: AbstractSet[int] | None = None,
     return LightingReference(name, _concat(parts), source, tuple(keep))
 
 
+def shard_lighting(directory, split: str = "train", *, n: int | None = None) -> dict[str, Tensor]:
+    """The lighting statistics of a shard directory's pairs: each sample's NI-HR (the relit
+    face before its warp) over its UI-HR, in stream order — the light the shards hold, as
+    CPGAN trains on it. ``n``: the first ``n`` samples of ``split`` (None: all)."""
+    from itertools import islice
+
+    from datagen.shards import open_pairs  # local: the shard reader pulls in webdataset
+
+    parts, ni, ui = [], [], []
+    for sample in islice(open_pairs(directory, split, split_by_worker=False), n):
+        ni.append(sample["nihr"])
+        ui.append(sample["uihr"])
+        if len(ni) == CHUNK:
+            parts.append(lighting_statistics(torch.stack(ni), torch.stack(ui)))
+            ni, ui = [], []
+    if ni:
+        parts.append(lighting_statistics(torch.stack(ni), torch.stack(ui)))
+    if not parts:
+        raise UserInputError(f"{directory}: split {split!r} has no samples to measure")
+    return _concat(parts)
+
+
 def open_reference(spec: str, *, subjects: str | None = None, n: int = 512,
                    seed: int = 0) -> LightingReference:
     """The reference a user names: ``synthetic`` (``n`` physical renders, ``seed``),

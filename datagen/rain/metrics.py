@@ -117,21 +117,29 @@ class RelightingEvaluation:
 
 def lighting_ratio_metrics(rain: dict[str, torch.Tensor],
                            reference: LightingReference) -> dict[str, Any]:
-    """JSON-ready: the reference's name, quantiles of both sets' lighting statistics and the
-    Wasserstein distance of RaIN's to the reference's, per statistic."""
+    """JSON-ready: the reference's name, quantiles of both sets' lighting statistics, the
+    Wasserstein distance of RaIN's to the reference's per statistic, and the distance
+    between the reference's two halves (even and odd entries): what sampling alone gives
+    at about this size, the floor a distance of RaIN's can be told apart from."""
+    halves = {k: v[0::2] for k, v in reference.stats.items()}, \
+        {k: v[1::2] for k, v in reference.stats.items()}
     return {"reference": reference.name, "rain": summarize(rain),
             "reference_stats": summarize(reference.stats),
-            "wasserstein_rain_to_reference": compare(rain, reference.stats)}
+            "wasserstein_rain_to_reference": compare(rain, reference.stats),
+            "wasserstein_reference_half_to_half": compare(*halves)}
 
 
 def evaluate_relighting(model: Rain, content: torch.Tensor, nonuniform: torch.Tensor, *,
                         generator: torch.Generator,
                         reference: LightingReference | None = None,
-                        identity: bool = False) -> RelightingEvaluation:
+                        identity: bool = False,
+                        more_faces: torch.Tensor | None = None) -> RelightingEvaluation:
     """Relight ``content`` (N, 3, H, W) uniformly lit faces with random z and measure the
     outputs against ``nonuniform`` (M, 3, H, W) non-uniform faces of held-out identities (all
     in [0, 1]) and, with ``reference``, their lighting ratios against its (``lighting_ratio``);
-    with ``identity`` (aligned faces only) dlib's verdict on each output against its input."""
+    with ``identity`` (aligned faces only) dlib's verdict on each output against its input.
+    ``more_faces`` (K, 3, H, W), relit after ``content`` with the same generator, join the
+    lighting statistics only: they are cheap where the VGG and dlib measures are not."""
     relit = relight(model, content, generator=generator).cpu()
     content, nonuniform = content.cpu(), nonuniform.cpu()
     vgg = model.encoder.cpu()
@@ -147,6 +155,10 @@ def evaluate_relighting(model: Rain, content: torch.Tensor, nonuniform: torch.Te
     if identity:
         metrics["identity"] = identity_metrics(relit, content)
     rain_lighting = lighting_statistics(relit, content)
+    if more_faces is not None and len(more_faces):
+        more = lighting_statistics(relight(model, more_faces, generator=generator).cpu(),
+                                   more_faces.cpu())
+        rain_lighting = {k: torch.cat([v, more[k]]) for k, v in rain_lighting.items()}
     if reference is not None:
         metrics["lighting_ratio"] = lighting_ratio_metrics(rain_lighting, reference)
     return RelightingEvaluation(metrics, rain_lighting, reference)
@@ -162,10 +174,13 @@ EVAL_SIZE = 128  # faces are relit at the shards' size: RaIN's gain is upsampled
 
 
 def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0,
-                          reference: LightingReference | None = None) -> RelightingEvaluation:
+                          reference: LightingReference | None = None,
+                          lighting_n: int = 0) -> RelightingEvaluation:
     """``evaluate_relighting`` on held-out (test split) synthetic faces at ``EVAL_SIZE``:
     content = their uniform renders, non-uniform set = non-uniform renders of the same
-    held-out identities; identity kept is measured (the faces are aligned)."""
+    held-out identities; identity kept is measured (the faces are aligned). The lighting
+    statistics take ``lighting_n`` faces when that is more than ``n`` (the first ``n`` are
+    the same faces, under the same light, as without it)."""
     from datagen.rain.data import FaceStream, synthetic_faces
 
     rng = np.random.default_rng(seed)
@@ -174,8 +189,10 @@ def evaluate_on_synthetic(model: Rain, *, n: int = 64, seed: int = 0,
     ni = FaceStream(synthetic_faces(size=EVAL_SIZE, lighting="non-uniform"), size=EVAL_SIZE,
                     split="test")
     faces, references = content.sample(n, rng), ni.sample(n, rng)
+    more = content.sample(lighting_n - n, rng) if lighting_n > n else None
     return evaluate_relighting(model, faces, references, identity=True,
-                               generator=torch.Generator().manual_seed(seed), reference=reference)
+                               generator=torch.Generator().manual_seed(seed), reference=reference,
+                               more_faces=more)
 
 
 def evaluate_on_real(model: Rain, source, identities: list[str], *, per_face: int = 8,

@@ -68,6 +68,9 @@ def test_train_then_stylize_on_synthetic_faces(tmp_path):
     (["train-rain", "--content", "lighting-fields", "--style", "lighting-fields", "--steps", "1",
       "--out", "r.pt", "--resume", *TINY_OPTS], "nothing to resume"),
     (["eval-rain", "--checkpoint", "nope.pt", "--out", "m.json"], "datagen train-rain"),
+    (["eval-rain", "--checkpoint", "nope.pt", "--out", "m.json", "--lighting-n", "-1"],
+     "lighting_n"),
+    (["lighting", ".", "--out", "m.json"], "not a shard directory"),
 ])
 def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch, args, needle):
     monkeypatch.chdir(tmp_path)
@@ -76,3 +79,16 @@ def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch, args, needle):
     assert needle in res.output and res.output.startswith("Error: ")
     assert len(res.output.strip().splitlines()) == 1
     assert "Traceback" not in res.output
+
+
+def test_lighting_of_shards_writes_metrics_and_a_plot(tiny_shards, tmp_path):
+    import json
+
+    out, plot = tmp_path / "light.json", tmp_path / "light.png"
+    res = _run(["lighting", str(tiny_shards), "--reference-n", "16", "--out", str(out),
+                "--plot", str(plot)])
+    assert res.exit_code == 0, res.output
+    ratio = json.loads(out.read_text())["lighting_ratio"]
+    assert ratio["rain"]["asymmetry"]["n"] == 8 and ratio["reference_stats"]["range"]["n"] == 16
+    assert set(ratio["wasserstein_reference_half_to_half"]) == {"asymmetry", "range"}
+    assert read_image(plot).shape[0] > 100 and "Wasserstein" in res.output
