@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 import torch
@@ -117,6 +118,16 @@ def stylize_cmd(checkpoint: Path, source: str, n: int, samples: int, size: int |
     click.echo(f"wrote {out}")
 
 
+def reference_options(command: Callable) -> Callable:
+    """``--subjects`` and ``--reference-n``: which lit faces a lighting measurement is held
+    against (``eval-rain``, and ``lighting`` on shards, read them alike)."""
+    command = click.option("--reference-n", type=click.IntRange(min=2), default=None,
+                           help="faces of the synthetic reference (default 512).")(command)
+    return click.option("--subjects", default=None, metavar="RANGE",
+                        help="real reference subjects, e.g. 29-39 or 01-28 (default: "
+                             "all).")(command)
+
+
 @click.command("eval-rain")
 @params_option("rain_eval")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -128,10 +139,7 @@ def stylize_cmd(checkpoint: Path, source: str, n: int, samples: int, size: int |
                    "renders, NI vs UI of one face), extended_yale_b:ROOT (each lit photo vs the "
                    "subject's frontal A+000E+00 one) or multipie:ROOT (not supported yet); "
                    "default synthetic.")
-@click.option("--subjects", default=None, metavar="RANGE",
-              help="real reference subjects, e.g. 29-39 or 01-28 (default: all).")
-@click.option("--reference-n", type=int, default=None,
-              help="faces of the synthetic reference (default 512).")
+@reference_options
 @click.option("--lighting-n", type=int, default=None,
               help="synthetic faces for the lighting-ratio statistics alone, when more than "
                    "--n (cheap; their Wasserstein distances need thousands to be exact).")

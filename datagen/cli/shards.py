@@ -14,6 +14,7 @@ from facecore.cli import console, params_option
 from facecore.config import build_config
 from facecore.grid import make_grid
 from facecore.imageio import write_image
+from datagen.cli.rain import reference_options
 from datagen.shards import IMAGE_FIELDS, load_manifest, open_pairs, verify
 
 shard_dir = click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
@@ -116,10 +117,7 @@ def preview_cmd(directory: Path, out: Path, n: int, split: str) -> None:
                    "default) or extended_yale_b:ROOT (real lit photos against each subject's "
                    "frontal one). --params reads it, --subjects and --reference-n from the "
                    "rain_eval section: the reference RaIN is judged against.")
-@click.option("--subjects", default=None, metavar="RANGE",
-              help="real reference subjects, e.g. 29-39 (default: all).")
-@click.option("--reference-n", type=click.IntRange(min=2), default=None,
-              help="faces of the synthetic reference (default 512).")
+@reference_options
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="metrics JSON to write.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
