@@ -128,6 +128,17 @@ def reference_options(command: Callable) -> Callable:
                              "all).")(command)
 
 
+def echo_lighting_ratio(ratio: dict, *, prefix: str = "", label: str = "") -> None:
+    """One line per lighting statistic of a ``lighting_ratio_metrics`` dict: the medians, the
+    Wasserstein distance and the reference's half-to-half floor beside it."""
+    for stat, w in ratio["wasserstein_rain_to_reference"].items():
+        click.echo(f"{prefix}lighting ratio {stat}: median {label}"
+                   f"{ratio['rain'][stat]['median']:.3f}, {ratio['reference']} "
+                   f"{ratio['reference_stats'][stat]['median']:.3f}; Wasserstein {w:.3f} (the "
+                   f"reference's two halves: "
+                   f"{ratio['wasserstein_reference_half_to_half'][stat]:.3f})")
+
+
 @click.command("eval-rain")
 @params_option("rain_eval")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), required=True)
@@ -194,10 +205,6 @@ def eval_rain_cmd(params: str | None, checkpoint: Path, n: int | None, seed: int
         if key != "lighting_ratio":
             click.echo(f"{key}: {value}")
     ratio = metrics["lighting_ratio"]
-    for stat, w in ratio["wasserstein_rain_to_reference"].items():
-        click.echo(f"lighting ratio {stat}: median RaIN {ratio['rain'][stat]['median']:.3f}, "
-                   f"{ratio['reference']} {ratio['reference_stats'][stat]['median']:.3f}; "
-                   f"Wasserstein {w:.3f} (the reference's two halves: "
-                   f"{ratio['wasserstein_reference_half_to_half'][stat]:.3f})")
+    echo_lighting_ratio(ratio, label="RaIN ")
     if plot is not None:
         click.echo(f"wrote {plot}")

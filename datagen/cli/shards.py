@@ -14,7 +14,7 @@ from facecore.cli import console, params_option
 from facecore.config import build_config
 from facecore.grid import make_grid
 from facecore.imageio import write_image
-from datagen.cli.rain import reference_options
+from datagen.cli.rain import echo_lighting_ratio, reference_options
 from datagen.shards import IMAGE_FIELDS, load_manifest, open_pairs, verify
 
 shard_dir = click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
@@ -149,11 +149,8 @@ def lighting_cmd(directory: Path, params: str | None, split: str, n: int | None,
                "lighting_ratio": ratio}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
-    for stat, w in ratio["wasserstein_rain_to_reference"].items():
-        click.echo(f"{directory} {split} ({ratio['rain'][stat]['n']} pairs) lighting ratio "
-                   f"{stat}: median {ratio['rain'][stat]['median']:.3f}, {ratio['reference']} "
-                   f"{ratio['reference_stats'][stat]['median']:.3f}; Wasserstein {w:.3f} (the "
-                   f"reference's two halves: {ratio['wasserstein_reference_half_to_half'][stat]:.3f})")
+    pairs = ratio["rain"]["asymmetry"]["n"]  # every statistic is measured on every pair
+    echo_lighting_ratio(ratio, prefix=f"{directory} {split} ({pairs} pairs) ")
     if plot is not None:
         write_image(plot, lighting_histograms({ref.name: ref.stats, f"shards ({split})": stats}))
         click.echo(f"wrote {plot}")
