@@ -5,4 +5,4 @@ mass-produces NI-LR / NI-HR / UI-HR / guide training pairs into WebDataset
 shards (``datagen.shards``). ``datagen`` never imports ``cpgan``.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

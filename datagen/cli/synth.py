@@ -148,6 +148,12 @@ def synth_cmd(params: str | None, n: int | None, out: Path, split: str | None,
         _regenerate(config, dev, out, "train" if split == "all" else split, only)
         return
     counts = split_counts(job.n, split, config.split_fractions)
+    spare = -config.shard_size % config.batch_size
+    if spare:
+        console.print(f"Note: shard size {config.shard_size} is not a multiple of batch size "
+                      f"{config.batch_size}: each shard's last batch makes {spare} samples it "
+                      f"discards ({100 * spare / (config.shard_size + spare):.1f} % of the "
+                      f"device's work); --shard-size {config.shard_size + spare} would not")
     rank = _env_int("RANK", 0) if rank is None else rank
     world_size = _env_int("WORLD_SIZE", 1) if world_size is None else world_size
     syn = Synthesizer(config, device=dev)

@@ -39,13 +39,29 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def tar_fragment(members: Iterable[tuple[str, bytes]]) -> bytes:
+    """The ustar records (header block, data, NUL padding) of ``members``, in order: a
+    piece of an archive that worker processes build, so the process running the model
+    only joins pieces (``tar_archive``)."""
+    out = []
+    for name, data in members:
+        out.append(_tarinfo(name, len(data)).tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING,
+                                                   "surrogateescape"))
+        out.append(data)
+        out.append(tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE))
+    return b"".join(out)
+
+
+def tar_archive(fragments: Iterable[bytes]) -> bytes:
+    """A complete ustar archive from ``tar_fragment`` pieces, in order: the bytes
+    ``tarfile`` writes for their members (two NUL end blocks, padded to a whole record)."""
+    body = b"".join(fragments) + tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+    return body + tarfile.NUL * (-len(body) % tarfile.RECORDSIZE)
+
+
 def tar_bytes(members: Iterable[tuple[str, bytes]]) -> bytes:
     """A complete ustar archive of ``members`` (in the given order) as bytes."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
-            tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
-    return buf.getvalue()
+    return tar_archive([tar_fragment(members)])
 
 
 def fsync_dir(folder: Path) -> None:

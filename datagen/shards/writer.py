@@ -1,7 +1,8 @@
 """The one shard writer: members → deterministic tar → temporary file, fsync, rename → record.
 
-``synth`` and the test fixtures write every shard through ``ShardWriter.write``, with
-members from ``shard_members``. A
+``synth`` and the test fixtures write every shard through ``ShardWriter``: from members
+(``shard_members``) or, as ``synth`` does, from tar pieces its worker processes encoded
+(``shard_fragment``). A
 shard's record reaches the manifest only after its file has its final name, so a
 listed shard is always complete; a write killed half-way leaves at most a temporary
 file (``.train-000001.tar.tmp-<pid>``), which ``verify`` reports and a resume redoes.
@@ -26,7 +27,7 @@ from datagen.shards.manifest import (
     load_manifest,
 )
 from datagen.shards.schema import PairSample, shard_name
-from datagen.shards.tarwrite import tar_bytes, write_atomic
+from datagen.shards.tarwrite import tar_archive, tar_fragment, write_atomic
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ def shard_members(samples: Sequence[PairSample]) -> list[tuple[str, bytes]]:
     return [m for s in samples for m in s.members()]
 
 
+def shard_fragment(samples: Sequence[PairSample]) -> bytes:
+    """``samples`` PNG-encoded as a piece of their shard's tar (``tar_fragment``): what a
+    ``synth`` worker process hands back, so the model's process only joins pieces."""
+    return tar_fragment(shard_members(samples))
+
+
 class ShardWriter:
     """Writes one process's shards into ``folder`` and records each, in that order.
 
@@ -70,7 +77,13 @@ class ShardWriter:
         ``job`` atomically, then record it; returns the record."""
         if not members:
             raise ValueError(f"{job.name}: a shard needs at least one sample")
-        data = tar_bytes(members)
+        return self.write_fragments(job, [tar_fragment(members)])
+
+    def write_fragments(self, job: ShardJob, fragments: Sequence[bytes]) -> ShardRecord:
+        """``write`` from ``shard_fragment`` pieces (in order: all of the job's samples)."""
+        if not any(fragments):
+            raise ValueError(f"{job.name}: a shard needs at least one sample")
+        data = tar_archive(fragments)
         digest = write_atomic(self.folder / job.name, data)
         record = ShardRecord(name=job.name, split=job.split, first_index=job.start,
                              count=job.count, sha256=digest, bytes=len(data))

@@ -30,7 +30,10 @@ class SynthConfig:
                       with ``relight: geometric``, so other configs record none.
     shard_size:       samples per shard; shard k holds indices [k·S, (k+1)·S).
     batch_size:       samples per device batch; batches start at shard starts, so the
-                      bytes never depend on ranks or workers.
+                      bytes never depend on ranks or workers. Keep ``shard_size`` a
+                      multiple of it: a shard's last batch is made whole and its extra
+                      samples discarded (1000 with 64 would waste 2.3 % of the device's
+                      work; hence the default 1024).
     hr_size, lr_size: NI-HR/UI-HR/guide size and NI-LR size (128 and 16 in the paper).
     max_rotation:     degrees; ``scale_range`` and ``max_translation`` (fraction of hr_size)
                       complete the random affine.
@@ -64,7 +67,7 @@ class SynthConfig:
     relight: Relight = "rain"
     rain_checkpoint: str | None = None
     geometric: GeometricLight | None = None
-    shard_size: int = 1000
+    shard_size: int = 1024
     batch_size: int = 64
     hr_size: int = 128
     lr_size: int = 16

@@ -9,8 +9,11 @@ Work is always done in full batches of ``batch_size`` starting at a shard start
                      image decoding): ``BatchLoader``, ahead of the device;
   the main process   renders its synthetic faces, relights, warps and downsamples it on
                      the device (``Synthesizer.make``);
-  worker processes   PNG-encode it; the main process hands each finished shard to
-                     ``datagen.shards.ShardWriter`` (atomic file, then its record).
+  worker processes   PNG-encode it into a piece of its shard's tar
+                     (``shard_fragment``); the main process joins a finished shard's
+                     pieces through ``datagen.shards.ShardWriter`` (atomic file, then its
+                     record): on a small machine every host step the model's process
+                     does not do is time the model gets.
 
 When the synth device is the CPU, the workers render the synthetic faces too (the same
 device code on the same device type, so the same bytes): the CPU's cores are the
@@ -44,7 +47,7 @@ from datagen.shards import (
     is_finished,
     load_manifest,
     merge_parts,
-    shard_members,
+    shard_fragment,
 )
 from datagen.sources import SPLITS
 from datagen.synth.card import write_card
@@ -173,11 +176,11 @@ def _batches(jobs: list[ShardJob], batch_size: int) -> Iterator[_Batch]:
 def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
                   workers: int) -> Iterator[ShardRecord]:
     """Make, encode and write ``jobs`` in order; yields each shard's record once written."""
-    members: list[tuple[str, bytes]] = []
+    pieces: list[bytes] = []
 
     def finish(job: ShardJob) -> ShardRecord:
-        record = writer.write(job, members)
-        members.clear()
+        record = writer.write_fragments(job, pieces)
+        pieces.clear()
         return record
 
     def make(b: _Batch, loaded: LoadedBatch) -> list[PairSample]:
@@ -185,7 +188,7 @@ def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
 
     if workers <= 0:
         for b in _batches(jobs, syn.config.batch_size):
-            members.extend(shard_members(make(b, syn.loader.load(b.job.split, b.start))))
+            pieces.append(shard_fragment(make(b, syn.loader.load(b.job.split, b.start))))
             if b.last:
                 yield finish(b.job)
         return
@@ -208,15 +211,15 @@ def _write_shards(syn: Synthesizer, writer: ShardWriter, jobs: list[ShardJob],
         while loading:
             b, loaded = loading.popleft()
             load_next()
-            encoding.append((b, pool.apply_async(shard_members, (make(b, loaded.get()),))))
+            encoding.append((b, pool.apply_async(shard_fragment, (make(b, loaded.get()),))))
             while len(encoding) > 2 * workers:
-                yield from _drain_one(encoding, members, finish)
+                yield from _drain_one(encoding, pieces, finish)
         while encoding:
-            yield from _drain_one(encoding, members, finish)
+            yield from _drain_one(encoding, pieces, finish)
 
 
-def _drain_one(encoding: deque, members: list, finish: Callable) -> Iterator[ShardRecord]:
+def _drain_one(encoding: deque, pieces: list, finish: Callable) -> Iterator[ShardRecord]:
     b, result = encoding.popleft()
-    members.extend(result.get())
+    pieces.append(result.get())
     if b.last:
         yield finish(b.job)

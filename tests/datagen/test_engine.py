@@ -128,7 +128,7 @@ def test_png_bytes_are_lossless_deterministic_and_plain_readers_decode_them(tmp_
     synth(CFG, tmp_path, {"train": 6}, workers=0)
     header = load_manifest(tmp_path).header
     assert header["runtime"]["png"] == PNG_ENCODER and PNG_ENCODER.startswith("fpng ")
-    assert header["generator"] == "datagen 0.3.0"
+    assert header["generator"] == "datagen 0.4.0"
     urls = sorted(str(p) for p in tmp_path.glob("train-*.tar"))
     for sample in wds.WebDataset(urls, shardshuffle=False).decode("rgb8"):
         assert sample["nilr.png"].shape == (16, 16, 3)

@@ -57,6 +57,32 @@ def test_same_samples_same_bytes(tmp_path, make_shards):
     assert (info.mtime, info.uid, info.gid, info.uname) == (0, 0, 0, "")
 
 
+def test_tar_pieces_join_to_the_archive_tarfile_writes():
+    """Workers encode tar pieces and the model's process joins them: the joined bytes are
+    those of one tarfile archive of all members, wherever the pieces were cut."""
+    import io
+    from datagen.shards.tarwrite import _tarinfo, tar_archive, tar_bytes, tar_fragment
+
+    def reference(members):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, data in members:
+                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+        return buf.getvalue()
+
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 23):  # archives ending before, at and past a 10 KiB record boundary
+        members = [(f"train/{i:09d}.{ext}", rng.bytes(int(rng.integers(0, 3000))))
+                   for i in range(n) for ext in ("nilr.png", "json")]
+        whole = reference(members)
+        assert tar_bytes(members) == whole
+        for cut in (0, 1, len(members) // 2, len(members)):
+            assert tar_archive([tar_fragment(members[:cut]),
+                                tar_fragment(members[cut:])]) == whole
+    assert tar_bytes([("a/é.json", b"x" * 512), ("b.png", b"")]) == \
+        reference([("a/é.json", b"x" * 512), ("b.png", b"")])
+
+
 def test_interrupted_writer_leaves_nothing_that_looks_finished(tmp_path):
     """The writer synth uses, killed between writing the temp file and renaming it: no file
     with the shard's name, no record, and verify names the leftover."""

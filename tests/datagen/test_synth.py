@@ -176,16 +176,17 @@ synth(cfg, {str(tmp_path)!r}, {COUNTS!r}, on_progress=die)
 
 
 def test_synth_writes_every_shard_through_the_shard_writer(reference, tmp_path, monkeypatch):
-    """The engine has no writer of its own: each shard it makes is one ShardWriter.write,
-    whose records are the manifest's."""
+    """The engine has no writer of its own: each shard it makes is one
+    ShardWriter.write_fragments (of the tar pieces its workers encoded), whose records are
+    the manifest's."""
     calls = []
-    real = ShardWriter.write
+    real = ShardWriter.write_fragments
 
-    def spy(self, job, members):
-        calls.append(real(self, job, members))
+    def spy(self, job, fragments):
+        calls.append(real(self, job, fragments))
         return calls[-1]
 
-    monkeypatch.setattr(ShardWriter, "write", spy)
+    monkeypatch.setattr(ShardWriter, "write_fragments", spy)
     synth(CFG, tmp_path, COUNTS, workers=2)
     assert {r.name: r for r in calls} == load_manifest(tmp_path).shards
     assert len(calls) == 5 and _digests(tmp_path) == _digests(reference)
@@ -240,6 +241,7 @@ def test_cli_runs_resumes_and_regenerates(tmp_path):
             "--shard-size", "4", "--batch-size", "2", "--split", "train", "--workers", "0"]
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
+    assert "not a multiple" not in res.output  # shards of 4 in batches of 2
     assert verify(tmp_path).ok and load_manifest(tmp_path).split_counts() == {"train": 6}
     res = runner.invoke(main, args)
     assert res.exit_code == 0 and "│ 0              │ 2" in res.output  # nothing new, 2 skipped
@@ -251,6 +253,7 @@ def test_cli_runs_resumes_and_regenerates(tmp_path):
                                "--batch-size", "3", "--split", "all", "--workers", "0",
                                "--split-fractions", "0.5", "0", "0.5"])
     assert res.exit_code == 0, res.output
+    assert "shard size 1024 is not a multiple of batch size 3" in res.output  # 1 discarded
     assert load_manifest(other).split_counts() == {"train": 3, "test": 3}
 
 
