@@ -40,6 +40,8 @@ class ModelConfig:
         give the same average face for every input (15.2 dB against bicubic's 12.3 only
         because the relit input is far darker than the truth); with it the output depends
         on the input from the first step.
+    align_input: a spatial transformer resamples the jittered thumbnail upright before
+        everything else (``cpgan.nets.aligner``), learnt through the generator's losses.
     """
 
     trunk: int = 32
@@ -55,6 +57,7 @@ class ModelConfig:
     generator_spectral_norm: bool | None = None
     icnr: bool = False
     external_key_size: int | None = None
+    align_input: bool = False
 
     @property
     def generator_sn(self) -> bool:

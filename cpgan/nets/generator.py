@@ -5,7 +5,8 @@ Schedule (released code): input conv 5×5 → internal CPNet at 16 → conv 3×3
 concatenated and reduced back → external@64 → ×2 → residual block → conv 5×5 →
 norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers); with
 ``config.global_skip`` (default) the last conv's output is instead added to the bicubic
-upsampling of the input and clamped to [-1, 1]. The guide, area-downsampled to 16×16,
+upsampling of the input and clamped to [-1, 1]. With ``config.align_input`` a spatial
+transformer first resamples the thumbnail upright (``cpgan.nets.aligner``). The guide, area-downsampled to 16×16,
 runs through the same trunk (shared weights) and the same upsamplers, giving guide
 features at 16, 32 and 64.
 """
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cpgan.config import ModelConfig
+from cpgan.nets.aligner import InputAligner
 from cpgan.nets.blocks import ResidualBlock, Upsampler, bicubic_upsample, conv, make_norm
 from cpgan.nets.external import ExternalCPNet
 from cpgan.nets.hourglass import HeatmapHead
@@ -42,6 +44,7 @@ class Generator(nn.Module):
         ext = dict(res_blocks=config.res_blocks, sn=sn, key_size=config.external_key_size)
         up = dict(norm=config.norm, sn=sn, icnr=config.icnr)
         self.config = config
+        self.aligner = InputAligner() if config.align_input else None
         self.stem = conv(3, c, 5, sn=sn)
         self.internal = InternalCPNet(c, res_blocks=config.res_blocks, sn=sn)
         self.reduce = conv(c, w, 3, sn=sn)
@@ -75,6 +78,8 @@ class Generator(nn.Module):
         _check_image(guide, "guide", size=None)
         if guide.shape[0] != nilr.shape[0]:
             raise ValueError(f"guide batch {guide.shape[0]} != nilr batch {nilr.shape[0]}")
+        if self.aligner is not None:
+            nilr = self.aligner(nilr)
         guide16 = F.interpolate(guide, size=(16, 16), mode="area")  # antialiased downsampling
         n16, g16 = self.trunk(torch.cat([nilr, guide16])).chunk(2)
         g32 = self.up16(g16)
