@@ -20,7 +20,8 @@ from torch import nn
 
 class InputAligner(nn.Module):
     """forward(nilr (B, 3, 16, 16) in [-1, 1]) → the same thumbnail resampled upright
-    (bicubic, border padding). ``theta(nilr)``: the (B, 2, 3) sampling transform in
+    (bicubic; outside the thumbnail it is mirrored: border padding repeated the edge row
+    into a dark streak along the top of the outputs). ``theta(nilr)``: the (B, 2, 3) sampling transform in
     normalised coordinates (``F.affine_grid``), the identity at initialisation."""
 
     def __init__(self, channels: int = 32) -> None:
@@ -46,5 +47,5 @@ class InputAligner(nn.Module):
     def forward(self, nilr: torch.Tensor) -> torch.Tensor:
         theta = self.theta(nilr).to(nilr.dtype)
         grid = F.affine_grid(theta, list(nilr.shape), align_corners=False)
-        return F.grid_sample(nilr, grid, mode="bicubic", padding_mode="border",
+        return F.grid_sample(nilr, grid, mode="bicubic", padding_mode="reflection",
                              align_corners=False).clamp(-1, 1)
