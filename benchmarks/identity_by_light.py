@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cpgan.checkpoint import load_generator
-from cpgan.evaluate import bicubic_baseline, dlib_embedding, hallucinate_batch, to_uint8
+from cpgan.evaluate import (bicubic_baseline, dlib_embedding, first_of_each, hallucinate_batch,
+                            to_uint8)
 from datagen.shards import open_pairs
 from datagen.sources.indexed import sorted_images
 from datagen.warp import downsample
@@ -63,11 +64,8 @@ def main() -> None:
     unwarped = downsample(stack["nihr"], 16).mul(255).round().div(255)  # as a shard's uint8
 
     embed = dlib_embedding(args.eye_distance)
-    first: dict[str, int] = {}
-    for i, who in enumerate(ids):
-        first.setdefault(who, i)
-    gallery_ids = list(first)
-    gallery = embed(to_uint8(stack["uihr"][[first[w] for w in gallery_ids]]))
+    gallery_ids, rows = first_of_each(ids)
+    gallery = embed(to_uint8(stack["uihr"][rows]))
 
     def hits(images: torch.Tensor) -> np.ndarray:  # (N, 3, H, W) in [0, 1]: one hit per probe
         emb = embed(to_uint8(images))

@@ -300,9 +300,10 @@ def main() -> None:
             renders = 1 if guides["guides"] == "batch" else 2
             if source is None:
                 source = source_alone(args.n, args.batch_size, renders)
+            # threads: the model's, as in the bare run
             config = {"relight": "rain", "rain_checkpoint": rain, "batch_size": args.batch_size,
-                      "shard_size": shard_size, "device_type": args.device.split(":")[0], **guides,
-                      "threads": torch.get_num_threads()}  # the model's, as in the bare run
+                      "shard_size": shard_size, "device_type": args.device.split(":")[0],
+                      **guides, "threads": torch.get_num_threads()}
             small = full_synth(config, args.n, args.workers, args.device_threads)
             big = None if args.skip_big or width != args.widths[0] else \
                 full_synth(config, 10 * args.n, args.workers, args.device_threads)
@@ -316,9 +317,9 @@ def main() -> None:
                                     args.n, args.workers, args.device_threads)
             after = bare_forward(rain, args.n, args.batch_size, args.device)
             results.append((width, (before, after), small, big, folder))
-        physical = {"relight": "physical", "batch_size": args.batch_size, "shard_size": shard_size,
-                    "device_type": args.device.split(":")[0], **guides,
-                    "threads": torch.get_num_threads()}
+        physical = {"relight": "physical", "batch_size": args.batch_size,
+                    "shard_size": shard_size, "device_type": args.device.split(":")[0],
+                    **guides, "threads": torch.get_num_threads()}
         phys = [full_synth(physical, n, args.workers, args.device_threads)
                 for n in ((args.n,) if args.skip_big else (args.n, 10 * args.n))]
 

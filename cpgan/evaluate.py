@@ -215,6 +215,15 @@ def torchscript_embedding(path: str | Path, *, size: int) -> Embed:
     return embed
 
 
+def first_of_each(ids: list[str]) -> tuple[list[str], list[int]]:
+    """The Table 2 gallery: each identity once, in order of first appearance, and the row of
+    its first sample (whose UI-HR is the gallery face)."""
+    first: dict[str, int] = {}
+    for i, who in enumerate(ids):
+        first.setdefault(who, i)
+    return list(first), list(first.values())
+
+
 def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str],
                    embed: Embed) -> dict[str, float]:
     """Table 2 protocol: rank-1 of bicubic, CPGAN, UI-HR and NI-HR probes against a gallery
@@ -224,12 +233,9 @@ def identity_rank1(faces: dict[str, list[np.ndarray]], ids: list[str],
     with one uniform photo per identity, UI-HR probes are their own gallery (100 %)."""
     from facecore.identity import rank1_accuracy
 
-    first: dict[str, int] = {}
-    for i, who in enumerate(ids):
-        first.setdefault(who, i)
     uihr_emb = embed(np.stack(faces["uihr"]))
-    gallery_ids = list(first)
-    gallery = uihr_emb[[first[w] for w in gallery_ids]]
+    gallery_ids, rows = first_of_each(ids)
+    gallery = uihr_emb[rows]
     scores = {}
     for kind in ("bicubic", "cpgan", "uihr", "nihr"):
         emb = uihr_emb if kind == "uihr" else embed(np.stack(faces[kind]))

@@ -21,8 +21,9 @@ from torch import nn
 class InputAligner(nn.Module):
     """forward(nilr (B, 3, 16, 16) in [-1, 1]) → the same thumbnail resampled upright
     (bicubic; outside the thumbnail it is mirrored: border padding repeated the edge row
-    into a dark streak along the top of the outputs). ``theta(nilr)``: the (B, 2, 3) sampling transform in
-    normalised coordinates (``F.affine_grid``), the identity at initialisation."""
+    into a dark streak along the top of the outputs). ``theta(nilr)``: the (B, 2, 3)
+    sampling transform in normalised coordinates (``F.affine_grid``), the identity at
+    initialisation."""
 
     def __init__(self, channels: int = 32) -> None:
         super().__init__()

@@ -6,9 +6,9 @@ concatenated and reduced back → external@64 → ×2 → residual block → con
 norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers); with
 ``config.global_skip`` (default) the last conv's output is instead added to the bicubic
 upsampling of the input and clamped to [-1, 1]. With ``config.align_input`` a spatial
-transformer first resamples the thumbnail upright (``cpgan.nets.aligner``). The guide, area-downsampled to 16×16,
-runs through the same trunk (shared weights) and the same upsamplers, giving guide
-features at 16, 32 and 64.
+transformer first resamples the thumbnail upright (``cpgan.nets.aligner``). The guide,
+area-downsampled to 16×16, runs through the same trunk (shared weights) and the same
+upsamplers, giving guide features at 16, 32 and 64.
 """
 
 from __future__ import annotations

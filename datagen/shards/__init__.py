@@ -36,6 +36,6 @@ __all__ = [
     "IMAGE_FIELDS", "JSON_FIELDS", "MANIFEST_NAME", "SCHEMA_VERSION", "Manifest",
     "ManifestWriter", "PairSample", "ShardJob", "ShardRecord", "ShardWriter", "VerifyReport",
     "check_out_dir", "decode_sample", "is_finished", "load_manifest", "merge_parts",
-    "open_pairs", "sample_key", "shard_fragment", "shard_members", "shard_name", "shard_urls", "to_tensor",
-    "verify",
+    "open_pairs", "sample_key", "shard_fragment", "shard_members", "shard_name", "shard_urls",
+    "to_tensor", "verify",
 ]

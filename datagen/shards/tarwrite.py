@@ -10,7 +10,6 @@ to the final name directly, which is why it is not used here).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tarfile
 from pathlib import Path
@@ -91,5 +90,3 @@ def write_atomic(path: Path, data: bytes) -> str:
         raise
     fsync_dir(path.parent)
     return hashlib.sha256(data).hexdigest()
-
-

@@ -75,8 +75,6 @@ class ShardWriter:
     def write(self, job: ShardJob, members: Sequence[tuple[str, bytes]]) -> ShardRecord:
         """Write ``members`` ((name, bytes), in order: all of the job's samples) as shard
         ``job`` atomically, then record it; returns the record."""
-        if not members:
-            raise ValueError(f"{job.name}: a shard needs at least one sample")
         return self.write_fragments(job, [tar_fragment(members)])
 
     def write_fragments(self, job: ShardJob, fragments: Sequence[bytes]) -> ShardRecord:
