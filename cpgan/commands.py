@@ -12,6 +12,8 @@ from facecore.config import build_config
 from facecore.errors import UserInputError
 
 PRESETS = ("tiny", "default", "paper")
+DETAIL_HELP = ("scale of what the model adds to bicubic, 0..1 (1: as trained, default; 0: "
+               "bicubic): less hallucinated detail, more of the thumbnail's own face.")
 
 
 def parse_loss_weights(text: str | None) -> dict[str, float]:
@@ -151,12 +153,13 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
 @click.option("--identity-size", type=int, default=None,
               help="input side of --identity-net (default 112).")
 @click.option("--max-samples", type=int, default=None, help="evaluate only the first N samples.")
+@click.option("--detail", type=float, default=None, help=DETAIL_HELP)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--device", default=None)
 def eval_cmd(params: str | None, checkpoint: Path, data: Path, split: str | None, out: Path,
              grid: Path | None, identity: bool | None, identity_net: Path | None,
-             identity_size: int | None, max_samples: int | None, batch_size: int | None,
-             device: str | None) -> None:
+             identity_size: int | None, max_samples: int | None, detail: float | None,
+             batch_size: int | None, device: str | None) -> None:
     """Measure a CPGAN checkpoint against bicubic upsampling on a shard split.
 
     \b
@@ -169,11 +172,11 @@ def eval_cmd(params: str | None, checkpoint: Path, data: Path, split: str | None
         "split": split, "identity": identity,
         "identity_net": str(identity_net) if identity_net else None,
         "identity_size": identity_size, "max_samples": max_samples, "batch_size": batch_size,
-        "device": device}, where="cpgan eval")
+        "device": device, "detail": detail}, where="cpgan eval")
     result = evaluate(checkpoint, data, split=config.split, out=out, grid=grid,
                       identity=config.identity, identity_net=config.identity_net,
                       identity_size=config.identity_size, max_samples=config.max_samples,
-                      batch_size=config.batch_size, device=config.device)
+                      batch_size=config.batch_size, device=config.device, detail=config.detail)
     click.echo(json.dumps({k: result[k] for k in ("n", "bicubic", "cpgan")}))
 
 
@@ -185,9 +188,11 @@ def eval_cmd(params: str | None, checkpoint: Path, data: Path, split: str | None
               help="a uniformly lit 128×128 face image used as the illumination guide.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="output folder; each input's stem becomes STEM.png (128×128).")
+@click.option("--detail", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help=DETAIL_HELP)
 @click.option("--device", default="cpu", show_default=True)
 def hallucinate_cmd(checkpoint: Path, inputs: tuple[Path, ...], guide: Path, out: Path,
-                    device: str) -> None:
+                    detail: float, device: str) -> None:
     """Turn 16×16 shaded face thumbnails (files or folders) into 128×128 uniformly lit faces.
 
     \b
@@ -195,5 +200,6 @@ def hallucinate_cmd(checkpoint: Path, inputs: tuple[Path, ...], guide: Path, out
     """
     from cpgan.hallucinate import hallucinate_files
 
-    written = hallucinate_files(checkpoint, inputs, guide=guide, out=out, device=device)
+    written = hallucinate_files(checkpoint, inputs, guide=guide, out=out, device=device,
+                                detail=detail)
     click.echo(f"wrote {len(written)} image(s) to {out}")

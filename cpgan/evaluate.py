@@ -42,7 +42,8 @@ class EvalConfig:
     """``cpgan eval``: which split and how much of it, and the options of ``evaluate``.
 
     identity: add rank-1 face identification; identity_net: a TorchScript embedding to judge
-    it instead of dlib's (RGB in [0, 1] at identity_size²); max_samples: None = the whole split.
+    it instead of dlib's (RGB in [0, 1] at identity_size²); max_samples: None = the whole split;
+    detail: the scale of the generator's residual on bicubic (``Generator.forward``).
     """
 
     split: Literal["train", "val", "test"] = "test"
@@ -52,8 +53,12 @@ class EvalConfig:
     identity: bool = False
     identity_net: str | None = None
     identity_size: int = 112
+    detail: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.detail <= 1:
+            raise UserInputError(f"--detail must be in [0, 1] (1: as trained, 0: bicubic), "
+                                 f"got {self.detail}")
         if self.max_samples is not None and self.max_samples < 1:
             raise UserInputError(f"--max-samples must be >= 1, got {self.max_samples}")
         if self.identity_net is not None and not self.identity:
@@ -67,10 +72,10 @@ def bicubic_baseline(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:
 
 
 @torch.no_grad()
-def hallucinate_batch(generator: Generator, nilr: torch.Tensor,
-                      guide: torch.Tensor) -> torch.Tensor:
+def hallucinate_batch(generator: Generator, nilr: torch.Tensor, guide: torch.Tensor, *,
+                      detail: float = 1.0) -> torch.Tensor:
     """CPGAN output in [0, 1] for nilr (B, 3, 16, 16) and guide (B, 3, 128, 128), both in [0, 1]."""
-    out = generator(nilr * 2 - 1, guide * 2 - 1)
+    out = generator(nilr * 2 - 1, guide * 2 - 1, detail=detail)
     return ((out.sr.float() + 1) / 2).clamp(0, 1)
 
 
@@ -107,7 +112,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
              out: str | Path, grid: str | Path | None = None, identity: bool = False,
              identity_net: str | Path | None = None, identity_size: int = 112,
              max_samples: int | None = None, batch_size: int = 16,
-             device: str | torch.device = "cpu") -> dict[str, Any]:
+             device: str | torch.device = "cpu", detail: float = 1.0) -> dict[str, Any]:
     """Measure CPGAN and bicubic on ``split`` and write ``out`` (JSON); returns that dict.
 
     ``identity_net``: a TorchScript embedding (RGB in [0, 1], ``identity_size``² input, any
@@ -123,7 +128,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     for batch in eval_loader(data_dir, split=split, batch_size=batch_size, max_samples=max_samples):
         nilr, guide, uihr = ((batch[k].to(device) + 1) / 2 for k in ("nilr", "guide", "uihr"))
         outputs = {"bicubic": bicubic_baseline(nilr),
-                   "cpgan": hallucinate_batch(generator, nilr, guide)}
+                   "cpgan": hallucinate_batch(generator, nilr, guide, detail=detail)}
         add_scores(sums, outputs, uihr)
         n += len(nilr)
         images = {**outputs, "uihr": uihr, "nilr": nilr, "guide": guide}
@@ -141,6 +146,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
         raise UserInputError(f"{data_dir}: split {split!r} has no samples to evaluate")
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "split": split, "n": n,
+        "detail": detail,
         "device": str(device), "weights": ckpt.get("weights", {}),
         "loss_terms": list(ckpt["loss_config"]["terms"]),
         **{name: {k: v / n for k, v in m.items()} for name, m in sums.items()},

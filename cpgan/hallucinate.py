@@ -51,11 +51,12 @@ def _tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def hallucinate_files(checkpoint: str | Path, inputs: Sequence[str | Path], *, guide: str | Path,
                       out: str | Path, device: str | torch.device = "cpu",
-                      batch_size: int = 16) -> list[Path]:
+                      batch_size: int = 16, detail: float = 1.0) -> list[Path]:
     """Write one 128×128 PNG per input face to ``out`` (same stem); returns the written paths.
 
     inputs: 16×16 NI-LR faces (files or folders; larger squares are downsampled);
-    guide: one uniformly lit 128×128 face (other square sizes are resized).
+    guide: one uniformly lit 128×128 face (other square sizes are resized);
+    detail: the scale of the generator's residual on bicubic (``Generator.forward``).
     """
     device = torch.device(device)
     files = collect_inputs(inputs)
@@ -67,7 +68,8 @@ def hallucinate_files(checkpoint: str | Path, inputs: Sequence[str | Path], *, g
         chunk = files[start:start + batch_size]
         nilr = _tensor(np.stack([load_square(p, LR_SIZE, what="input") for p in chunk]), device)
         guides = _tensor(np.repeat(guide_image[None], len(chunk), axis=0), device)
-        for path, face in zip(chunk, to_uint8(hallucinate_batch(generator, nilr, guides))):
+        for path, face in zip(chunk, to_uint8(hallucinate_batch(generator, nilr, guides,
+                                                                   detail=detail))):
             written.append(write_image(out / f"{path.stem}.png", face))
     log.info("wrote %d hallucinated faces to %s", len(written), out)
     return written

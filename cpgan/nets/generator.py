@@ -5,7 +5,8 @@ Schedule (released code): input conv 5×5 → internal CPNet at 16 → conv 3×3
 concatenated and reduced back → external@64 → ×2 → residual block → conv 5×5 →
 norm → ReLU → conv 3×3 → tanh (norm: ``config.norm``, as in the upsamplers); with
 ``config.global_skip`` (default) the last conv's output is instead added to the bicubic
-upsampling of the input and clamped to [-1, 1]. With ``config.align_input`` a spatial
+upsampling of the input and clamped to [-1, 1], and ``detail`` scales that residual at
+inference (see ``forward``). With ``config.align_input`` a spatial
 transformer first resamples the thumbnail upright (``cpgan.nets.aligner``). The guide,
 area-downsampled to 16×16, runs through the same trunk (shared weights) and the same
 upsamplers, giving guide features at 16, 32 and 64.
@@ -70,10 +71,13 @@ class Generator(nn.Module):
         Shared by the NI path and the guide path (same weights)."""
         return self.reduce(self.internal(self.stem(x)))
 
-    def forward_features(self, nilr: torch.Tensor,
-                         guide: torch.Tensor) -> tuple[GeneratorOutput, dict[int, torch.Tensor]]:
+    def forward_features(self, nilr: torch.Tensor, guide: torch.Tensor, *, detail: float = 1.0,
+                         ) -> tuple[GeneratorOutput, dict[int, torch.Tensor]]:
         """As ``forward``, plus the NI-path features by scale {16, 32, 64: (B, width, s, s),
         128: (B, tail, 128, 128)} for inspection and tests."""
+        if detail != 1.0 and not self.config.global_skip:
+            raise ValueError("detail scales the residual on the bicubic base; this generator "
+                             "has none (global_skip is off)")
         _check_image(nilr, "nilr", size=16)
         _check_image(guide, "guide", size=None)
         if guide.shape[0] != nilr.shape[0]:
@@ -92,13 +96,19 @@ class Generator(nn.Module):
         feats[128] = torch.relu(self.tail_norm(self.tail(self.refine(self.up64(feats[64])))))
         if self.config.global_skip:
             base = bicubic_upsample(nilr, feats[128].shape[-1])
-            sr = _clamp_straight_through(base + self.to_rgb(feats[128]))
+            sr = _clamp_straight_through(base + detail * self.to_rgb(feats[128]))
         else:
             sr = torch.tanh(self.to_rgb(feats[128]))
         return GeneratorOutput(sr=sr, heatmaps=heatmaps), feats
 
-    def forward(self, nilr: torch.Tensor, guide: torch.Tensor) -> GeneratorOutput:
-        return self.forward_features(nilr, guide)[0]
+    def forward(self, nilr: torch.Tensor, guide: torch.Tensor, *,
+                detail: float = 1.0) -> GeneratorOutput:
+        """``detail`` scales what the generator adds to the bicubic upsampling: 1 as trained,
+        0 is bicubic itself. Between them the output trades hallucinated detail for
+        faithfulness to the thumbnail, as ESRGAN's network interpolation does, here on the
+        output, so one trained model serves every setting (measured on Extended Yale B in
+        the README: the hallucinated detail is what costs an unseen face its identity)."""
+        return self.forward_features(nilr, guide, detail=detail)[0]
 
 
 def _clamp_straight_through(x: torch.Tensor) -> torch.Tensor:

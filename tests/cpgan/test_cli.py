@@ -52,6 +52,11 @@ def test_train_eval_hallucinate_end_to_end(tiny_shards, tmp_path):
                    "--guide", str(tmp_path / "guide.png"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "out" / "thumb.png").shape == (128, 128, 3)
+    result = _run(["hallucinate", "--checkpoint", str(run / "last.pt"), str(tmp_path / "thumb.png"),
+                   "--guide", str(tmp_path / "guide.png"), "--out", str(tmp_path / "plain"),
+                   "--detail", "0"])  # nothing added to bicubic: the flat thumbnail, enlarged
+    assert result.exit_code == 0, result.output
+    assert (read_image(tmp_path / "plain" / "thumb.png") == 120).all()
 
 
 def test_train_reads_params_and_flags_override_single_fields(tiny_shards, tmp_path):
@@ -90,6 +95,9 @@ def test_bad_inputs_are_one_line_errors(tiny_shards, tmp_path):
     _one_line_error(_run(["eval", "--checkpoint", str(tmp_path / "rain.pt"), "--data",
                           str(tiny_shards), "--out", str(tmp_path / "m.json")]),
                     "rain.pt", "not a CPGAN checkpoint")
+    _one_line_error(_run(["eval", "--checkpoint", str(tmp_path / "rain.pt"), "--data",
+                          str(tiny_shards), "--out", str(tmp_path / "m.json"), "--detail", "2"]),
+                    "--detail", "[0, 1]")
     torch.save({"kind": "cpgan", "version": 7}, tmp_path / "v7.pt")
     _one_line_error(_run(["hallucinate", "--checkpoint", str(tmp_path / "v7.pt"),
                           str(tmp_path / "rain.pt"), "--guide", str(tmp_path / "rain.pt"),

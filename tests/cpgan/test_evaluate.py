@@ -39,6 +39,11 @@ def test_eval_writes_finite_metrics_for_both_methods_and_a_grid(tiny_shards, tin
     grid = read_image(tmp_path / "grid.png")
     assert grid.shape[0] > 4 * 128 and grid.shape[1] > 5 * 128  # 4 rows × 5 columns
     assert evaluate(tiny_checkpoint, tiny_shards, out=tmp_path / "m2.json", max_samples=2)["n"] == 2
+    # detail 0: the model adds nothing to its bicubic base, so it scores as bicubic does
+    plain = evaluate(tiny_checkpoint, tiny_shards, out=tmp_path / "m0.json", detail=0.0)
+    assert plain["detail"] == 0.0 and saved["detail"] == 1.0
+    assert plain["cpgan"] == pytest.approx(plain["bicubic"])
+    assert saved["cpgan"] != pytest.approx(saved["bicubic"])
     generator, ckpt = load_generator(tiny_checkpoint)
     for key, value in generator.state_dict().items():
         assert torch.equal(value, ckpt["generator"][key])

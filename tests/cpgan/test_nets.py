@@ -3,6 +3,8 @@ guide sensitivity, gradient flow and a short fit."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -203,6 +205,25 @@ def test_global_skip_adds_a_residual_to_the_bicubic_input():
     sr.sum().backward()
     assert g.to_rgb.bias.grad is not None and g.to_rgb.bias.grad.abs().sum() > 0
     assert ModelConfig.preset("paper").global_skip is False and TINY.global_skip is True
+
+
+def test_detail_scales_the_residual_between_bicubic_and_the_trained_output():
+    """detail 1 is the generator as trained, 0 its bicubic base, 0.5 halfway where nothing
+    clamps; a generator without the bicubic base has no residual to scale."""
+    g = _seeded(Generator, TINY).eval()
+    with torch.no_grad():
+        g.to_rgb.bias.fill_(0.05)  # a visible residual from an untrained net
+        nilr, guide = torch.rand(2, 3, 16, 16) * 0.5 - 0.25, _batch(2)[1]
+        full, half, none = (g(nilr, guide, detail=d).sr for d in (1.0, 0.5, 0.0))
+    bicubic = F.interpolate(nilr, size=(128, 128), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(full, g(nilr, guide).sr)
+    torch.testing.assert_close(none, bicubic.clamp(-1, 1))
+    inside = (full.abs() < 1) & (bicubic.abs() < 1)
+    assert (full - bicubic)[inside].abs().mean() > 0.01
+    torch.testing.assert_close(half[inside], ((full + bicubic) / 2)[inside])
+    paper_like = _seeded(Generator, dataclasses.replace(TINY, global_skip=False))
+    with pytest.raises(ValueError, match="global_skip"):
+        paper_like(nilr, guide, detail=0.5)
 
 
 def test_icnr_makes_the_sub_pixel_upsampler_start_as_nearest_neighbour():
