@@ -74,6 +74,8 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
 @click.option("--val-every", type=int, default=None,
               help="every N steps score G on the val split (plots/val.tsv) and keep the best "
                    "val SSIM as OUT/best.pt (0: never).")
+@click.option("--hflip/--no-hflip", default=None,
+              help="mirror a seeded half of the training samples, landmarks included.")
 @click.option("--resume", is_flag=True, help="continue OUT/last.pt exactly where it stopped.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default: on).")
@@ -85,7 +87,7 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
               num_workers: int | None, seed: int | None, vgg_weights: str | None,
               identity_net: str | None, resnet_weights: str | None,
               perceptual_width: float | None, warmup_steps: int | None,
-              val_every: int | None, resume: bool,
+              val_every: int | None, hflip: bool | None, resume: bool,
               device: str | None,
               amp: bool | None, no_progress: bool) -> None:
     """Train CPGAN on datagen shards (also under `torchrun --nproc-per-node N`).
@@ -116,7 +118,7 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
         "batch_size": batch_size, "epoch_samples": epoch_samples, "lr": lr,
         "checkpoint_every": checkpoint_every, "log_every": log_every,
         "num_workers": num_workers, "seed": seed, "amp": amp, "device": device, "steps": steps,
-        "warmup_steps": warmup_steps, "val_every": val_every}
+        "warmup_steps": warmup_steps, "val_every": val_every, "hflip": hflip}
     config = build_config(TrainConfig, params, "train", overrides, where="cpgan train")
     if epochs is not None:
         from cpgan.distributed import get_world_size

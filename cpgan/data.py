@@ -13,6 +13,7 @@ already consumed.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,6 +27,12 @@ from datagen.shards import decode_sample, open_pairs, shard_urls, verify
 
 Batch = dict[str, Any]
 N_LANDMARKS = 68
+IMAGE_KEYS = ("nilr", "nihr", "uihr", "guide")
+# iBUG-68: the index of each landmark's mirror image (jaw, brows, nose, eyes, mouth)
+MIRROR_68 = (list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30]
+             + [35, 34, 33, 32, 31] + [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]
+             + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+             + [64, 63, 62, 61, 60, 67, 66, 65])
 
 
 def check_data(data_dir: str | Path, split: str) -> list[str]:
@@ -52,7 +59,7 @@ def collate(samples: list[dict[str, Any]]) -> Batch:
     (B, 68, 2) float32 in 128-px coordinates (NaN rows for samples without landmarks),
     ``keys`` and ``identity`` (lists of str)."""
     batch: Batch = {name: torch.stack([s[name] for s in samples]).mul_(2).sub_(1)
-                    for name in ("nilr", "nihr", "uihr", "guide")}
+                    for name in IMAGE_KEYS}
     marks = np.full((len(samples), N_LANDMARKS, 2), np.nan, np.float32)
     for i, s in enumerate(samples):
         if s["json"].get("landmarks_uihr") is not None:
@@ -61,6 +68,19 @@ def collate(samples: list[dict[str, Any]]) -> Batch:
     batch["keys"] = [s["key"] for s in samples]
     batch["identity"] = [str(s["json"].get("identity")) for s in samples]
     return batch
+
+
+def mirror_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """A decoded sample mirrored left-right: every image, and the UI-HR landmarks (x → W−1−x,
+    pixel centres at integers, renumbered so the left eye is still landmark 36). A mirrored
+    face is a valid pair for training: same light model, same jitter, mirrored."""
+    out = {**sample, **{k: sample[k].flip(-1) for k in IMAGE_KEYS if k in sample}}
+    marks = sample["json"].get("landmarks_uihr")
+    if marks is not None:
+        width = sample["uihr"].shape[-1]
+        out["json"] = {**sample["json"], "landmarks_uihr": [
+            [width - 1 - marks[j][0], marks[j][1]] for j in MIRROR_68]}
+    return out
 
 
 def _collate_list(samples: list[dict[str, Any]]) -> Batch:
@@ -76,10 +96,10 @@ class _EpochStream(IterableDataset):
     """One epoch of training batches for this rank and DataLoader worker (picklable)."""
 
     def __init__(self, urls: list[str], *, batch_size: int, batches_per_worker: int,
-                 shuffle: int, seed: int, rank: int) -> None:
+                 shuffle: int, seed: int, rank: int, hflip: bool = False) -> None:
         super().__init__()
         self.urls, self.batch_size, self.batches = urls, batch_size, batches_per_worker
-        self.shuffle, self.seed, self.rank = shuffle, seed, rank
+        self.shuffle, self.seed, self.rank, self.hflip = shuffle, seed, rank, hflip
 
     def __iter__(self) -> Iterator[Batch]:
         info = torch.utils.data.get_worker_info()
@@ -92,7 +112,11 @@ class _EpochStream(IterableDataset):
         ]
         if self.shuffle:
             stages.append(wds.shuffle(self.shuffle, initial=self.shuffle, seed=seed))
-        stages += [wds.map(decode_sample), wds.batched(self.batch_size, collation_fn=_collate_list,
+        stages.append(wds.map(decode_sample))
+        if self.hflip:  # half the samples mirrored, drawn from the stream's own seed
+            coin = random.Random(seed)
+            stages.append(wds.map(lambda s: mirror_sample(s) if coin.random() < 0.5 else s))
+        stages += [wds.batched(self.batch_size, collation_fn=_collate_list,
                                                        partial=False)]
         pipeline = wds.DataPipeline(*stages)
         for i, batch in enumerate(pipeline):
@@ -103,13 +127,15 @@ class _EpochStream(IterableDataset):
 
 def train_loader(data_dir: str | Path, *, batch_size: int, num_workers: int, seed: int,
                  batches: int, device: str | torch.device = "cpu", epoch: int = 0,
-                 shuffle: int = 256, rank: int = 0, split: str = "train") -> DataLoader:
+                 shuffle: int = 256, rank: int = 0, split: str = "train",
+                 hflip: bool = False) -> DataLoader:
     """The ``batches`` batches of one training epoch on this rank (the trainer passes
     ``TrainConfig.steps_per_epoch``); ``batches`` is a multiple of ``max(1, num_workers)``,
     since each DataLoader worker yields an equal share.
 
     Each rank and worker reads its own resampled shard stream seeded from
-    (seed, epoch, rank, worker), so epochs differ and re-running one repeats it exactly.
+    (seed, epoch, rank, worker), so epochs differ and re-running one repeats it exactly;
+    ``hflip`` mirrors a seeded half of its samples (``mirror_sample``).
     """
     workers = max(1, num_workers)
     if batches < 1 or batches % workers:
@@ -117,7 +143,7 @@ def train_loader(data_dir: str | Path, *, batch_size: int, num_workers: int, see
                          f"worker(s), got {batches}")
     urls = check_data(data_dir, split)
     stream = _EpochStream(urls, batch_size=batch_size, batches_per_worker=batches // workers,
-                          shuffle=shuffle, seed=epoch_seed(seed, epoch), rank=rank)
+                          shuffle=shuffle, seed=epoch_seed(seed, epoch), rank=rank, hflip=hflip)
     cuda = torch.device(device).type == "cuda"
     return DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=cuda,
                       persistent_workers=False)

@@ -254,7 +254,7 @@ def train(config: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, res
             loader = train_loader(data_dir, batch_size=config.batch_size,
                                   num_workers=config.num_workers, seed=config.seed, batches=spe,
                                   device=device, epoch=epoch, shuffle=config.shuffle_buffer,
-                                  rank=rank)
+                                  rank=rank, hflip=config.hflip)
             skip = step - epoch * spe
             for i, batch in enumerate(loader):
                 if i < skip:

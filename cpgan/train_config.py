@@ -35,6 +35,8 @@ class TrainConfig:
                     the first ``val_samples`` of the ``val`` split (``plots/val.tsv``) and
                     keeps the generator with the best validation SSIM after the warm-up as
                     ``best.pt`` (0: never; ``last.pt`` is written either way).
+    hflip:          mirror a seeded half of the training samples (images and landmarks):
+                    twice the faces to learn detail from, for real sets with few identities.
     amp:            bf16 autocast on CUDA (ignored on CPU).
     device:         where to train (cpu, cuda, cuda:1, ...); a resume may change it.
     """
@@ -56,6 +58,7 @@ class TrainConfig:
     warmup_steps: int = 0
     val_every: int = 0
     val_samples: int = 64
+    hflip: bool = False
     amp: bool = True
     device: str = "cpu"
 

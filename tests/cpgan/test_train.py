@@ -61,11 +61,13 @@ def _assert_same(a, b, where=""):
 
 def test_resume_equals_an_unbroken_run_across_an_epoch_boundary(tiny_shards, tmp_path):
     """Same process (same torch thread count for both runs): a run stopped at step 2 and
-    resumed equals the unbroken run exactly — weights, optimisers, schedulers, losses, log."""
+    resumed equals the unbroken run exactly — weights, optimisers, schedulers, losses, log —
+    with the seeded mirroring of hflip on."""
     # 3 steps per epoch: the split at step 2 resumes mid-epoch, and the run crosses epoch 1.
-    unbroken = train(tiny_config(), tiny_shards, tmp_path / "a", show_progress=False)
-    train(tiny_config(steps=2), tiny_shards, tmp_path / "b", show_progress=False)
-    resumed = train(tiny_config(), tiny_shards, tmp_path / "b", resume=True, show_progress=False)
+    unbroken = train(tiny_config(hflip=True), tiny_shards, tmp_path / "a", show_progress=False)
+    train(tiny_config(steps=2, hflip=True), tiny_shards, tmp_path / "b", show_progress=False)
+    resumed = train(tiny_config(hflip=True), tiny_shards, tmp_path / "b", resume=True,
+                    show_progress=False)
     a, b = _state(unbroken), _state(resumed)
     assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 1
     for key in ("generator", "discriminator", "opt_g", "opt_d", "scheduler_g", "scheduler_d",
