@@ -116,8 +116,7 @@ class _EpochStream(IterableDataset):
         if self.hflip:  # half the samples mirrored, drawn from the stream's own seed
             coin = random.Random(seed)
             stages.append(wds.map(lambda s: mirror_sample(s) if coin.random() < 0.5 else s))
-        stages += [wds.batched(self.batch_size, collation_fn=_collate_list,
-                                                       partial=False)]
+        stages.append(wds.batched(self.batch_size, collation_fn=_collate_list, partial=False))
         pipeline = wds.DataPipeline(*stages)
         for i, batch in enumerate(pipeline):
             if i >= self.batches:

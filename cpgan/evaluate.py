@@ -71,6 +71,14 @@ def bicubic_baseline(nilr: torch.Tensor, size: int = 128) -> torch.Tensor:
     return bicubic_upsample(nilr, size).clamp(0, 1)
 
 
+def check_detail(generator: Generator, detail: float) -> None:
+    """One clear error when ``--detail`` asks for a scale this checkpoint cannot give."""
+    if detail != 1.0 and not generator.config.global_skip:
+        raise UserInputError(f"--detail {detail:g}: this checkpoint's generator draws the whole "
+                             "face (global_skip off), there is no residual on bicubic to "
+                             "scale; leave --detail at 1")
+
+
 @torch.no_grad()
 def hallucinate_batch(generator: Generator, nilr: torch.Tensor, guide: torch.Tensor, *,
                       detail: float = 1.0) -> torch.Tensor:
@@ -119,6 +127,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path, *, split: str = "test
     (B, D) output) to use for ``identity`` instead of dlib's descriptor."""
     device = torch.device(device)
     generator, ckpt = load_generator(checkpoint, device=device)
+    check_detail(generator, detail)
     sums = {m: {"psnr": 0.0, "ssim": 0.0} for m in ("bicubic", "cpgan")}
     n = 0
     grid_rows: list[list[np.ndarray]] = []

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cpgan.checkpoint import load_generator
-from cpgan.evaluate import hallucinate_batch, to_uint8
+from cpgan.evaluate import check_detail, hallucinate_batch, to_uint8
 from facecore.errors import UserInputError
 from facecore.imageio import list_images, read_image, write_image
 
@@ -62,14 +62,15 @@ def hallucinate_files(checkpoint: str | Path, inputs: Sequence[str | Path], *, g
     files = collect_inputs(inputs)
     guide_image = load_square(Path(guide), HR_SIZE, what="guide")
     generator, _ = load_generator(checkpoint, device=device)
+    check_detail(generator, detail)
     out = Path(out)
     written: list[Path] = []
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
         nilr = _tensor(np.stack([load_square(p, LR_SIZE, what="input") for p in chunk]), device)
         guides = _tensor(np.repeat(guide_image[None], len(chunk), axis=0), device)
-        for path, face in zip(chunk, to_uint8(hallucinate_batch(generator, nilr, guides,
-                                                                   detail=detail))):
+        faces = to_uint8(hallucinate_batch(generator, nilr, guides, detail=detail))
+        for path, face in zip(chunk, faces):
             written.append(write_image(out / f"{path.stem}.png", face))
     log.info("wrote %d hallucinated faces to %s", len(written), out)
     return written

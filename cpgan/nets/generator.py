@@ -104,10 +104,11 @@ class Generator(nn.Module):
     def forward(self, nilr: torch.Tensor, guide: torch.Tensor, *,
                 detail: float = 1.0) -> GeneratorOutput:
         """``detail`` scales what the generator adds to the bicubic upsampling: 1 as trained,
-        0 is bicubic itself (of the upright thumbnail, with ``align_input``). Between them the output trades hallucinated detail for
-        faithfulness to the thumbnail, as ESRGAN's network interpolation does, here on the
-        output, so one trained model serves every setting (measured on Extended Yale B in
-        the README: the hallucinated detail is what costs an unseen face its identity)."""
+        0 is bicubic itself (of the upright thumbnail, with ``align_input``). Between them
+        the output trades hallucinated detail for faithfulness to the thumbnail, as ESRGAN's
+        network interpolation does, here on the output, so one trained model serves every
+        setting (measured on Extended Yale B in the README: the hallucinated detail is what
+        costs an unseen face its identity)."""
         return self.forward_features(nilr, guide, detail=detail)[0]
 
 

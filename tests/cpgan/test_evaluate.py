@@ -44,6 +44,12 @@ def test_eval_writes_finite_metrics_for_both_methods_and_a_grid(tiny_shards, tin
     assert plain["detail"] == 0.0 and saved["detail"] == 1.0
     assert plain["cpgan"] == pytest.approx(plain["bicubic"])
     assert saved["cpgan"] != pytest.approx(saved["bicubic"])
+    ckpt = torch.load(tiny_checkpoint, weights_only=False)
+    ckpt["model_config"]["global_skip"] = False  # the released code's whole-face output
+    torch.save(ckpt, tmp_path / "whole_face.pt")
+    with pytest.raises(UserInputError, match="--detail 0.5: .*no residual"):
+        evaluate(tmp_path / "whole_face.pt", tiny_shards, out=tmp_path / "w.json", detail=0.5)
+    assert not (tmp_path / "w.json").exists()
     generator, ckpt = load_generator(tiny_checkpoint)
     for key, value in generator.state_dict().items():
         assert torch.equal(value, ckpt["generator"][key])
