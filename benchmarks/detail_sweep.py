@@ -28,6 +28,7 @@ from cpgan.evaluate import (bicubic_baseline, dlib_embedding, first_of_each, hal
                             to_uint8)
 from cpgan.metrics import psnr, ssim
 from datagen.shards import open_pairs
+from facecore.identity import rank1_hits
 
 
 def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,10 +63,8 @@ def main() -> None:
     generator, _ = load_generator(args.checkpoint, device="cpu")
 
     def scores(images: torch.Tensor) -> tuple[np.ndarray, float, float]:
-        emb = embed(to_uint8(images)).astype(np.float64)
-        d2 = ((emb[:, None] - gallery[None].astype(np.float64)) ** 2).sum(-1)
-        hits = np.asarray(gallery_ids, dtype=object)[d2.argmin(1)] == np.asarray(ids, object)
-        return (hits.astype(bool), float(psnr(images, stack["uihr"]).mean()),
+        hits = rank1_hits(embed(to_uint8(images)), ids, gallery, gallery_ids)
+        return (hits, float(psnr(images, stack["uihr"]).mean()),
                 float(ssim(images, stack["uihr"]).mean()))
 
     base_hits, base_psnr, base_ssim = scores(bicubic_baseline(stack["nilr"]))
@@ -76,10 +75,9 @@ def main() -> None:
     table.add_row("bicubic", f"{base_psnr:.2f}", f"{base_ssim:.3f}",
                   f"{100 * base_hits.mean():.1f} %", "", "")
     for detail in args.detail:
-        with torch.no_grad():
-            out = torch.cat([hallucinate_batch(generator, stack["nilr"][i:i + 32],
-                                               stack["guide"][i:i + 32], detail=detail)
-                             for i in range(0, len(ids), 32)])
+        out = torch.cat([hallucinate_batch(generator, stack["nilr"][i:i + 32],
+                                           stack["guide"][i:i + 32], detail=detail)
+                         for i in range(0, len(ids), 32)])
         hits, p, s = scores(out)
         table.add_row(f"detail {detail:g}", f"{p:.2f}", f"{s:.3f}", f"{100 * hits.mean():.1f} %",
                       f"{int((hits & ~base_hits).sum())} / {int((base_hits & ~hits).sum())}",

@@ -29,7 +29,7 @@ from cpgan.evaluate import (bicubic_baseline, dlib_embedding, first_of_each, hal
 from datagen.shards import open_pairs
 from datagen.sources.indexed import sorted_images
 from datagen.warp import downsample
-from facecore.identity import rank1_accuracy
+from facecore.identity import rank1_hits
 from facecore.imageio import IMAGE_SUFFIXES
 
 LIGHT = re.compile(r"A([+-]\d+)E([+-]\d+)")
@@ -68,9 +68,7 @@ def main() -> None:
     gallery = embed(to_uint8(stack["uihr"][rows]))
 
     def hits(images: torch.Tensor) -> np.ndarray:  # (N, 3, H, W) in [0, 1]: one hit per probe
-        emb = embed(to_uint8(images))
-        return np.array([rank1_accuracy(emb[i:i + 1], ids[i:i + 1], gallery, gallery_ids)
-                         for i in range(len(ids))])
+        return rank1_hits(embed(to_uint8(images)), ids, gallery, gallery_ids)
 
     columns = {"bicubic": hits(bicubic_baseline(stack["nilr"])),
                "bicubic, unwarped": hits(bicubic_baseline(unwarped))}

@@ -165,21 +165,29 @@ class FaceEmbedder:
         return out
 
 
-def rank1_accuracy(probe_emb: np.ndarray, probe_ids: Sequence[str], gallery_emb: np.ndarray,
-                   gallery_ids: Sequence[str]) -> float:
-    """Fraction of probes whose nearest gallery embedding (Euclidean) has the probe's identity.
+def rank1_hits(probe_emb: np.ndarray, probe_ids: Sequence[str], gallery_emb: np.ndarray,
+               gallery_ids: Sequence[str]) -> np.ndarray:
+    """(P,) bool: whether each probe's nearest gallery embedding (Euclidean) has its identity.
 
     probe_emb: (P, D); gallery_emb: (G, D) float; ids: one label per row. Ties go to the
-    first gallery row. Probes whose identity is not in the gallery count as misses.
+    first gallery row. Probes whose identity is not in the gallery are misses. Per probe, so
+    two methods can be compared on the same probes (paired tests).
     """
     probe_emb, gallery_emb = np.asarray(probe_emb, np.float64), np.asarray(gallery_emb, np.float64)
     if probe_emb.ndim != 2 or gallery_emb.ndim != 2 or probe_emb.shape[1] != gallery_emb.shape[1]:
-        raise UserInputError(f"rank1_accuracy wants (P, D) and (G, D) embeddings, got "
+        raise UserInputError(f"rank-1 scoring wants (P, D) and (G, D) embeddings, got "
                              f"{probe_emb.shape} and {gallery_emb.shape}")
     if len(probe_ids) != len(probe_emb) or len(gallery_ids) != len(gallery_emb):
-        raise UserInputError("rank1_accuracy: one identity per embedding row is needed")
+        raise UserInputError("rank-1 scoring: one identity per embedding row is needed")
     if len(probe_emb) == 0 or len(gallery_emb) == 0:
-        raise UserInputError("rank1_accuracy: empty probe or gallery set")
+        raise UserInputError("rank-1 scoring: empty probe or gallery set")
     d2 = ((probe_emb[:, None, :] - gallery_emb[None, :, :]) ** 2).sum(-1)  # (P, G)
     nearest = np.asarray(gallery_ids, dtype=object)[d2.argmin(1)]
-    return float(np.mean(nearest == np.asarray(probe_ids, dtype=object)))
+    return nearest == np.asarray(probe_ids, dtype=object)
+
+
+def rank1_accuracy(probe_emb: np.ndarray, probe_ids: Sequence[str], gallery_emb: np.ndarray,
+                   gallery_ids: Sequence[str]) -> float:
+    """Fraction of probes whose nearest gallery embedding has the probe's identity
+    (``rank1_hits``, averaged)."""
+    return float(np.mean(rank1_hits(probe_emb, probe_ids, gallery_emb, gallery_ids)))

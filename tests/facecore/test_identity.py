@@ -8,7 +8,7 @@ import pytest
 
 from facecore.align import FaceFinder, alignment_matrix, canonical_template, warp_face
 from facecore.errors import UserInputError
-from facecore.identity import FaceEmbedder, rank1_accuracy
+from facecore.identity import FaceEmbedder, rank1_accuracy, rank1_hits
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -81,6 +81,8 @@ def test_rank1_accuracy_on_constructed_embeddings():
     # nearest:          a            b           c           b (wrong)   a
     probe_ids = ["a", "b", "c", "a", "a"]
     assert rank1_accuracy(probes, probe_ids, gallery, gallery_ids) == pytest.approx(4 / 5)
+    assert rank1_hits(probes, probe_ids, gallery, gallery_ids).tolist() == [True, True, True,
+                                                                          False, True]
     assert rank1_accuracy(gallery, gallery_ids, gallery, gallery_ids) == 1.0
     assert rank1_accuracy(probes[:1], ["z"], gallery, gallery_ids) == 0.0  # not in gallery
     with pytest.raises(UserInputError, match="one identity per"):
