@@ -8,7 +8,7 @@ so images are mapped with (x + 1) / 2 before them. Default weights are the paper
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +82,12 @@ class LossConfig:
                   shards with a random-init VGG (batch 32, normalised), the ground truth
                   UI-HR scored 5.87 per sample but the average face 4.47 — the loss pulled
                   away from the truth. Batch means average identity out and keep the light.
+    id_contrast:  weight, inside L_id, of a batch-contrastive term (InfoNCE over the
+                  batch: each output's descriptor must be nearer its own ground truth's than
+                  the other identities' in the batch; 0 = off, the paper's L_id). A distance
+                  to the own target alone is met by the average face, which is near every
+                  target; the contrastive term pays only for being nearer the right one.
+    id_temperature: the contrastive term's softmax temperature over cosine similarities.
     """
 
     terms: tuple[str, ...] = LOSS_TERMS
@@ -97,6 +103,8 @@ class LossConfig:
     ic_normalize: bool = True
     ic_reduction: Literal["batch", "sample"] = "batch"
     id_eye_distance: float = EYE_DISTANCE
+    id_contrast: float = 0.0
+    id_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.terms if t not in LOSS_TERMS]
@@ -114,6 +122,11 @@ class LossConfig:
         if self.heatmap_sigma <= 0 or not 0 < self.perceptual_width <= 1:
             raise UserInputError("loss heatmap_sigma must be > 0 and perceptual_width in (0, 1], "
                                  f"got {self.heatmap_sigma}, {self.perceptual_width}")
+        if self.id_contrast < 0 or self.id_temperature <= 0:
+            raise UserInputError("loss id_contrast must be >= 0 and id_temperature > 0, "
+                                 f"got {self.id_contrast}, {self.id_temperature}")
+        if self.id_contrast > 0 and not self.id_normalize:
+            raise UserInputError("loss id_contrast needs id_normalize (cosine similarities)")
         if self.ic_size is not None and self.ic_size < 16:
             raise UserInputError(f"loss ic_size must be >= 16 (or None), got {self.ic_size}")
 
@@ -159,19 +172,45 @@ def mse_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(sr.float(), hr.float())
 
 
-def identity_loss(nets: LossNets, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def contrastive_identity_loss(pred: torch.Tensor, target: torch.Tensor, *,
+                              labels: Sequence[str] | None = None,
+                              temperature: float = 0.1) -> torch.Tensor:
+    """InfoNCE over a batch: unit descriptors pred, target (B, D); row i's positive is
+    target i, its negatives the other targets whose label differs from label i (all others
+    when ``labels`` is None: a second face of the same person is not a negative). Scalar,
+    log B at chance, → 0 when every output is nearest its own target."""
+    logits = pred @ target.T / temperature  # (B, B) cosine similarities / T
+    if labels is not None:
+        if len(labels) != len(pred):
+            raise ValueError(f"{len(labels)} identity labels for a batch of {len(pred)}")
+        codes = {label: i for i, label in enumerate(dict.fromkeys(labels))}
+        ids = torch.tensor([codes[label] for label in labels], device=logits.device)
+        others = ~torch.eye(len(ids), dtype=torch.bool, device=logits.device)
+        same = (ids[:, None] == ids[None, :]) & others  # (B, B) same person, not itself
+        logits = logits.masked_fill(same, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(len(pred), device=logits.device))
+
+
+def identity_loss(nets: LossNets, sr: torch.Tensor, hr: torch.Tensor, *,
+                  labels: Sequence[str] | None = None) -> torch.Tensor:
     """L_id: squared difference of identity features (B, D) of sr and hr ((B, 3, H, W) in
     [-1, 1]): of their directions (``id_normalize``, default) or their mean over elements
-    (the paper's form); the target side carries no gradient. Scalar."""
+    (the paper's form); plus ``id_contrast`` × ``contrastive_identity_loss`` with the
+    samples' identity ``labels``. The target side carries no gradient. Scalar."""
     if nets.identity is None:
         raise ValueError("identity_loss needs LossNets built with the 'id' term")
+    config = nets.config
     with torch.no_grad():
         target = nets.identity(_unit(hr)).float()
     pred = nets.identity(_unit(sr)).float()
-    if nets.config.id_normalize:
-        pred, target = F.normalize(pred, dim=1), F.normalize(target, dim=1)
-        return (pred - target).pow(2).sum(dim=1).mean()
-    return F.mse_loss(pred, target)
+    if not config.id_normalize:
+        return F.mse_loss(pred, target)
+    pred, target = F.normalize(pred, dim=1), F.normalize(target, dim=1)
+    loss = (pred - target).pow(2).sum(dim=1).mean()
+    if config.id_contrast > 0:
+        loss = loss + config.id_contrast * contrastive_identity_loss(
+            pred, target, labels=labels, temperature=config.id_temperature)
+    return loss
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, *,
@@ -243,16 +282,18 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 def generator_loss(config: LossConfig, nets: LossNets, out: GeneratorOutput, *,
                    uihr: torch.Tensor, guide: torch.Tensor, landmarks: torch.Tensor,
-                   fake_logits: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+                   fake_logits: torch.Tensor | None,
+                   identity: Sequence[str] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """L_G = Σ weight_t · L_t over ``config.terms``.
 
     uihr, guide (B, 3, 128, 128) in [-1, 1]; landmarks (B, K, 2) in 128-px coordinates
     (samples with any NaN landmark are left out of L_h); fake_logits D(out.sr), needed
-    iff "adv" is a term. Returns (total, {term: unweighted value, ..., "total": value}).
+    iff "adv" is a term; identity: the samples' identity labels (L_id's contrastive
+    negatives). Returns (total, {term: unweighted value, ..., "total": value}).
     """
     terms: dict[str, torch.Tensor] = {"mse": mse_loss(out.sr, uihr)}
     if "id" in config.terms:
-        terms["id"] = identity_loss(nets, out.sr, uihr)
+        terms["id"] = identity_loss(nets, out.sr, uihr, labels=identity)
     if "h" in config.terms:
         size = out.heatmaps.shape[-1]
         target = render_heatmaps(landmarks.to(out.heatmaps.device), image_size=uihr.shape[-1],

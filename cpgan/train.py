@@ -90,7 +90,7 @@ def g_step(out: GeneratorOutput, raw_disc: Discriminator | None, opt_g: torch.op
     out = dataclasses.replace(out, sr=out.sr.float(), heatmaps=out.heatmaps.float())
     total, terms = generator_loss(config.loss, loss_nets, out, uihr=batch["uihr"],
                                   guide=batch["guide"], landmarks=batch["landmarks"],
-                                  fake_logits=fake_logits)
+                                  fake_logits=fake_logits, identity=batch.get("identity"))
     opt_g.zero_grad(set_to_none=True)
     total.backward()
     opt_g.step()

@@ -3,12 +3,15 @@ Table 1 variant, adversarial losses moving the right way."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cpgan.heatmaps import render_heatmaps
 from cpgan.losses import (LOSS_TERMS, VARIANTS, LossConfig, LossNets, LossWeights,
-                          adversarial_loss,
+                          adversarial_loss, contrastive_identity_loss,
                           discriminator_loss, generator_loss, heatmap_loss, identity_loss,
                           illumination_loss, mse_loss, variant_terms)
 from cpgan.nets import GeneratorOutput
@@ -185,6 +188,65 @@ def test_identity_loss_normalised_form_is_bounded_and_raw_form_is_the_papers():
         f_sr, f_hr = raw.identity((sr + 1) / 2), raw.identity((hr + 1) / 2)
     assert float(identity_loss(raw, sr, hr)) == pytest.approx(float((f_sr - f_hr).pow(2).mean()),
                                                               rel=1e-5)
+
+
+def test_contrastive_identity_loss_pays_for_the_wrong_identity_not_for_distance():
+    """The average face is near every target: the distance term is small for it, the
+    contrastive term is at chance (log B). An output nearest its own target scores lower
+    than one equally near but nearest another's."""
+    target = F.normalize(torch.eye(4) + 0.1, dim=1)  # four identities, (4, D=4)
+    average = F.normalize(target.mean(0, keepdim=True).expand(4, -1), dim=1)
+    chance = float(contrastive_identity_loss(average, target))
+    assert chance == pytest.approx(math.log(4), rel=1e-5)
+    assert float(contrastive_identity_loss(target, target)) < chance
+    shuffled = target[[1, 0, 3, 2]]  # every output is exactly another person's face
+    assert float(contrastive_identity_loss(shuffled, target)) > chance
+    # the same images with a larger temperature are softer: nearer chance on both sides
+    assert (float(contrastive_identity_loss(target, target))
+            < float(contrastive_identity_loss(target, target, temperature=10.0)) < chance)
+
+
+def test_contrastive_identity_loss_does_not_push_away_the_same_person():
+    """Two samples of one person: with labels, the other's target is not a negative, so
+    the loss equals the one of a batch without that row's rival; without labels it is."""
+    target = F.normalize(torch.tensor([[1.0, 0.2, 0.0], [0.9, 0.3, 0.0], [0.0, 0.1, 1.0]]), dim=1)
+    pred = target.clone()
+    unlabelled = float(contrastive_identity_loss(pred, target))
+    labelled = float(contrastive_identity_loss(pred, target, labels=["a", "a", "b"]))
+    assert labelled < unlabelled
+    # row 0 sees only row 2 as a negative: the mean of per-row losses with that mask
+    logits = pred @ target.T / 0.1
+    row = [float(F.cross_entropy(logits[i, [i, 2]][None], torch.tensor([0]))) for i in (0, 1)]
+    row.append(float(F.cross_entropy(logits[2][None], torch.tensor([2]))))
+    assert labelled == pytest.approx(sum(row) / 3, rel=1e-5)
+    with pytest.raises(ValueError, match="labels"):
+        contrastive_identity_loss(pred, target, labels=["a", "b"])
+
+
+def test_identity_loss_adds_the_weighted_contrastive_term():
+    g = torch.Generator().manual_seed(5)
+    hr = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    sr = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    plain = LossNets(LossConfig(**TINY))
+    mixed = LossNets(LossConfig(**TINY, id_contrast=0.5, id_temperature=0.2))
+    with torch.no_grad():
+        f_sr = F.normalize(plain.identity((sr + 1) / 2), dim=1)
+        f_hr = F.normalize(plain.identity((hr + 1) / 2), dim=1)
+    labels = ["x", "y", "x"]
+    expected = (float(identity_loss(plain, sr, hr))
+                + 0.5 * float(contrastive_identity_loss(f_sr, f_hr, labels=labels,
+                                                        temperature=0.2)))
+    assert float(identity_loss(mixed, sr, hr, labels=labels)) == pytest.approx(expected, rel=1e-5)
+    # generator_loss hands the batch's identity labels to L_id
+    config = LossConfig(**TINY, terms=("mse", "id"), id_contrast=0.5, id_temperature=0.2)
+    out = GeneratorOutput(sr=sr, heatmaps=torch.zeros(3, 68, 32, 32))
+    _, logged = generator_loss(config, mixed, out, uihr=hr, guide=hr,
+                               landmarks=torch.zeros(3, 68, 2), fake_logits=None, identity=labels)
+    assert logged["id"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(UserInputError, match="id_contrast"):
+        LossConfig(id_contrast=-1.0)
+    with pytest.raises(UserInputError, match="id_normalize"):
+        LossConfig(id_contrast=1.0, id_normalize=False)
 
 
 def test_illumination_loss_batch_form_pairs_no_output_with_its_own_guide():
