@@ -76,6 +76,8 @@ def parse_loss_weights(text: str | None) -> dict[str, float]:
                    "val SSIM as OUT/best.pt (0: never).")
 @click.option("--hflip/--no-hflip", default=None,
               help="mirror a seeded half of the training samples, landmarks included.")
+@click.option("--grad-clip", type=float, default=None,
+              help="clip G's gradient norm to this before each step (default: off).")
 @click.option("--resume", is_flag=True, help="continue OUT/last.pt exactly where it stopped.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1, ...")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default: on).")
@@ -87,7 +89,8 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
               num_workers: int | None, seed: int | None, vgg_weights: str | None,
               identity_net: str | None, resnet_weights: str | None,
               perceptual_width: float | None, warmup_steps: int | None,
-              val_every: int | None, hflip: bool | None, resume: bool,
+              val_every: int | None, hflip: bool | None, grad_clip: float | None,
+              resume: bool,
               device: str | None,
               amp: bool | None, no_progress: bool) -> None:
     """Train CPGAN on datagen shards (also under `torchrun --nproc-per-node N`).
@@ -118,7 +121,8 @@ def train_cmd(params: str | None, data: Path, out: Path, steps: int | None, epoc
         "batch_size": batch_size, "epoch_samples": epoch_samples, "lr": lr,
         "checkpoint_every": checkpoint_every, "log_every": log_every,
         "num_workers": num_workers, "seed": seed, "amp": amp, "device": device, "steps": steps,
-        "warmup_steps": warmup_steps, "val_every": val_every, "hflip": hflip}
+        "warmup_steps": warmup_steps, "val_every": val_every, "hflip": hflip,
+        "grad_clip": grad_clip}
     config = build_config(TrainConfig, params, "train", overrides, where="cpgan train")
     if epochs is not None:
         from cpgan.distributed import get_world_size

@@ -93,6 +93,9 @@ def g_step(out: GeneratorOutput, raw_disc: Discriminator | None, opt_g: torch.op
                                   fake_logits=fake_logits, identity=batch.get("identity"))
     opt_g.zero_grad(set_to_none=True)
     total.backward()
+    if config.grad_clip is not None:
+        params = [p for group in opt_g.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
     opt_g.step()
     if raw_disc is not None:
         raw_disc.requires_grad_(True)

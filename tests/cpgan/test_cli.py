@@ -67,11 +67,12 @@ def test_train_reads_params_and_flags_override_single_fields(tiny_shards, tmp_pa
                       "  epoch_samples: 4\n")
     run = tmp_path / "run"
     result = _run(["train", "--params", str(params), "--data", str(tiny_shards), "--out",
-                   str(run), "--loss-weights", "mse=2", "--hflip", "--no-progress"])
+                   str(run), "--loss-weights", "mse=2", "--hflip", "--grad-clip", "5",
+                   "--no-progress"])
     assert result.exit_code == 0, result.output
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["train_config"]["model"]["trunk"] == 16 and ckpt["step"] == 1
-    assert ckpt["train_config"]["hflip"] is True
+    assert ckpt["train_config"]["hflip"] is True and ckpt["train_config"]["grad_clip"] == 5.0
     assert ckpt["loss_config"]["weights"] == {"mse": 2.0, "id": 1e-3, "h": 1e-2, "ic": 0.5,
                                               "adv": 1e-2}
     params.write_text("train:\n  loss:\n    weights: {icc: 1}\n")

@@ -40,6 +40,26 @@ def test_a_few_steps_lower_the_generator_loss_on_a_fixed_batch(tiny_shards):
     assert losses[-1]["mse"] < losses[0]["mse"]
 
 
+def test_grad_clip_bounds_the_generators_gradient_norm(tiny_shards):
+    """With grad_clip the gradient G steps on has at most that norm; without, it is larger
+    (the clip is real, not a no-op at this scale)."""
+    batch = next(eval_loader(tiny_shards, split="train", batch_size=2))
+    norms = {}
+    for clip in (None, 1e-3):
+        config = tiny_config(grad_clip=clip, loss=LossConfig(terms=("mse",)))
+        torch.manual_seed(0)
+        gen, _ = build_models(config)
+        opt_g = make_optimizer(gen.parameters(), config)
+        out = gen(batch["nilr"], batch["guide"])
+        g_step(out, None, opt_g, LossNets(config.loss), config, batch,
+               amp=contextlib.nullcontext())
+        grads = [p.grad for p in gen.parameters() if p.grad is not None]
+        norms[clip] = float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g) for g in grads])))
+    assert norms[None] > 1e-2
+    assert norms[1e-3] == pytest.approx(1e-3, rel=1e-3)
+
+
 def _state(result):
     return read_checkpoint(result.checkpoint)
 
