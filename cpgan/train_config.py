@@ -80,7 +80,8 @@ class TrainConfig:
             raise UserInputError(f"train config needs val_every >= 0 and val_samples >= 1, "
                                  f"got {self.val_every}, {self.val_samples}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise UserInputError(f"train config grad_clip must be > 0 (or null), got {self.grad_clip}")
+            raise UserInputError(
+                f"train config grad_clip must be > 0 (or null), got {self.grad_clip}")
         if self.num_workers < 0 or self.shuffle_buffer < 0:
             raise UserInputError("train config num_workers and shuffle_buffer must be >= 0")
         if self.lr <= 0 or not 0 < self.lr_decay <= 1 or len(self.betas) != 2:
