@@ -6,7 +6,10 @@ of each identity), scored probe by probe so that each scale can be compared with
 the same probes: the table gives the probes only one of the two gets right and the exact
 two-sided McNemar p of that difference. ``--gallery-split`` adds that split's identities to
 the gallery as distractors: on a validation split of few subjects, the training subjects a
-model may be drawing are then in the gallery too (how the Yale B preset's scale was chosen).
+model may be drawing are then in the gallery too. To choose a scale as the test protocol
+scores it (a gallery of unseen subjects only), train on a fold of the training subjects
+(``datagen synth --split-fractions 0.67 0.33 0``) and sweep its val split, whose own
+gallery then holds 8 unseen subjects (README, "Real faces: Extended Yale B").
 
     python benchmarks/detail_sweep.py --checkpoint runs/yale_b/best.pt \\
         --data data/yale/shards_train --split val --gallery-split train --detail 0.1 0.2 0.3
@@ -48,11 +51,16 @@ def main() -> None:
     ap.add_argument("--gallery-split", default=None,
                     help="also put this split's identities in the gallery (distractors)")
     ap.add_argument("--detail", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5, 1.0])
+    ap.add_argument("--max-probes", type=int, default=None,
+                    help="score this many probes, evenly spaced through the split (all: default)")
     ap.add_argument("--eye-distance", type=float, default=0.5,
                     help="the crops' framing, where dlib's chip is cut")
     args = ap.parse_args()
 
     probes = list(open_pairs(args.data, args.split))
+    if args.max_probes is not None and args.max_probes < len(probes):
+        keep = np.linspace(0, len(probes) - 1, args.max_probes).round().astype(int)
+        probes = [probes[i] for i in keep]
     extra = list(open_pairs(args.data, args.gallery_split)) if args.gallery_split else []
     ids = [s["json"]["identity"] for s in probes]
     everyone = probes + extra

@@ -39,9 +39,9 @@ class TrainConfig:
                     twice the faces to learn detail from (on Extended Yale B it raised PSNR
                     and lowered rank-1: a mirrored face is the same person; README).
     grad_clip:      clip G's gradient norm (over all its parameters) to this before each step
-                    (None: off). Adam divides by a running gradient scale, so a sudden spike
-                    still moves the weights a full step; clipping bounds the spike (the Yale
-                    B preset, lr 1e-3 without spectral norm, once blew up at step ≈ 560).
+                    (None: off). It bounds a gradient spike, not Adam's step: on Extended Yale
+                    B, clipped at 1 (G's norm is 0.3-1.1 early on), the preset's activations
+                    still ran away through the hourglass (README, "Real faces").
     amp:            bf16 autocast on CUDA (ignored on CPU).
     device:         where to train (cpu, cuda, cuda:1, ...); a resume may change it.
     """

@@ -301,3 +301,24 @@ def test_align_input_option_builds_an_aligner_that_changes_nothing_at_init():
     with torch.no_grad():
         assert torch.allclose(plain.eval()(nilr, guide).sr, aligned.eval()(nilr, guide).sr,
                               atol=1e-4)
+
+
+def test_output_clamp_passes_gradients_that_pull_back_and_blocks_those_that_push_out():
+    """An out-of-range output pixel gets the gradient toward [-1, 1] (straight through), never
+    one away from it: such a push changes nothing the loss sees, so nothing would stop it."""
+    from cpgan.nets.generator import _clamp_straight_through
+
+    x = torch.tensor([2.0, 2.0, -2.0, -2.0, 0.5], requires_grad=True)
+    y = _clamp_straight_through(x)
+    assert torch.equal(y.detach(), torch.tensor([1.0, 1.0, -1.0, -1.0, 0.5]))
+    # loss gradients: +1 lowers x (inward above 1), -1 raises it (inward below -1)
+    y.backward(torch.tensor([1.0, -1.0, -1.0, 1.0, 3.0]))
+    assert torch.equal(x.grad, torch.tensor([1.0, 0.0, -1.0, 0.0, 3.0]))
+    # a loss that keeps pushing a clamped pixel outward no longer moves it at all
+    z = torch.tensor([-1.5], requires_grad=True)
+    opt = torch.optim.Adam([z], lr=0.1)
+    for _ in range(20):
+        opt.zero_grad()
+        _clamp_straight_through(z).sum().backward()  # wants it lower, below the range
+        opt.step()
+    assert float(z) == -1.5
